@@ -1,0 +1,132 @@
+"""storelink: one API over every commerce platform.
+
+The public API is what ``__all__`` lists; everything else is internal.
+"""
+
+from __future__ import annotations
+
+from storelink._version import __version__
+from storelink.context import PlatformContext, PlatformHTTP
+from storelink.credentials import CredentialField, Credentials, CredentialSchema, Secret
+from storelink.errors import (
+    AuthorizationError,
+    ConfigurationError,
+    ConflictError,
+    ConnectionStateError,
+    CredentialsError,
+    EgressError,
+    MappingError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    PlatformError,
+    PluginError,
+    RejectedError,
+    RetryableError,
+    StorelinkError,
+    StoreURLError,
+    UnknownKeyError,
+    VaultError,
+)
+from storelink.hookspecs import hookimpl
+from storelink.models import (
+    AccessReport,
+    AccessToken,
+    Address,
+    Capability,
+    CapabilityCheck,
+    Connection,
+    ConnectionStatus,
+    Cursor,
+    Customer,
+    ErrorDetail,
+    Image,
+    InventoryLevel,
+    Money,
+    OffsetCursor,
+    Order,
+    OrderDraft,
+    OrderLine,
+    OrderTotals,
+    Page,
+    Payment,
+    PlatformInfo,
+    Product,
+    ShippingMethod,
+    ShippingRate,
+    StoreURL,
+    TokenCursor,
+    Variant,
+)
+from storelink.plugins import Platform, Registry, default_registry
+
+__all__ = [
+    "AccessReport",
+    "AccessToken",
+    "Address",
+    "AuthorizationError",
+    "Capability",
+    "CapabilityCheck",
+    "ConfigurationError",
+    "ConflictError",
+    "Connection",
+    "ConnectionStateError",
+    "ConnectionStatus",
+    "CredentialField",
+    "CredentialSchema",
+    "Credentials",
+    "CredentialsError",
+    "Cursor",
+    "Customer",
+    "EgressError",
+    "ErrorDetail",
+    "Image",
+    "InventoryLevel",
+    "MappingError",
+    "Money",
+    "NotFoundError",
+    "OffsetCursor",
+    "Order",
+    "OrderDraft",
+    "OrderLine",
+    "OrderOutcomeUnknown",
+    "OrderTotals",
+    "Page",
+    "Payment",
+    "Platform",
+    "PlatformContext",
+    "PlatformError",
+    "PlatformHTTP",
+    "PlatformInfo",
+    "PluginError",
+    "Product",
+    "Registry",
+    "RejectedError",
+    "RetryableError",
+    "Secret",
+    "ShippingMethod",
+    "ShippingRate",
+    "StoreURL",
+    "StoreURLError",
+    "StorelinkError",
+    "TokenCursor",
+    "UnknownKeyError",
+    "Variant",
+    "VaultError",
+    "__version__",
+    "get_platform",
+    "hookimpl",
+    "list_platforms",
+]
+
+
+def get_platform(slug: str) -> Platform:
+    """Return the installed platform *slug* (its ``.info`` and ``.normalize_store_url``).
+
+    :raises PluginError: It is not installed or failed to load.
+    """
+    return default_registry().platform(slug)
+
+
+def list_platforms() -> list[PlatformInfo]:
+    """Return the info of every installed platform, sorted by slug."""
+    return [p.info for p in default_registry().platforms()]

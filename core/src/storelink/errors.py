@@ -1,0 +1,256 @@
+"""The storelink error tree.
+
+Every error a host or a plugin sees is a :class:`StorelinkError`. The branches are
+grouped by what the caller should do next, not by where the error came from::
+
+    StorelinkError
+    ├── ConfigurationError        fix settings; never retried
+    ├── PluginError               plugin missing, failed to load, broke the contract
+    ├── StoreURLError             the merchant's URL is not acceptable (human message)
+    ├── EgressError               the URL resolved to an address we refuse to call
+    ├── CredentialsError          rejected or malformed credentials: re-onboard
+    ├── AuthorizationError        authenticated, but not allowed (names the capability)
+    ├── ConnectionStateError      the connection is revoked or removed: no call was made
+    ├── VaultError                a stored secret could not be decrypted
+    │   └── UnknownKeyError       the envelope names a key the key ring does not hold
+    ├── PlatformError             .platform .operation .status .code .request_id
+    │   ├── RetryableError        429, 5xx, timeouts, connect errors (.retry_after)
+    │   └── RejectedError         other 4xx
+    │       ├── NotFoundError
+    │       └── ConflictError
+    ├── OrderOutcomeUnknown       the order may exist: reconcile, do not re-send
+    └── MappingError              payload did not fit the model (.path)
+
+Messages are written for a person who has to act on them. They never contain a
+secret: no application key, access token or encryption key, and no raw response body
+of an authentication endpoint.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthorizationError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectionStateError",
+    "CredentialsError",
+    "EgressError",
+    "MappingError",
+    "NotFoundError",
+    "OrderOutcomeUnknown",
+    "PlatformError",
+    "PluginError",
+    "RejectedError",
+    "RetryableError",
+    "StoreURLError",
+    "StorelinkError",
+    "UnknownKeyError",
+    "VaultError",
+]
+
+
+class StorelinkError(Exception):
+    """Base of every error storelink raises on purpose."""
+
+    #: What the caller should do, in a few words; shown by the CLI and the connect page.
+    action: str = "report this as a bug"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(StorelinkError):
+    """The settings are wrong (a bad key ring, an unknown database URL...); fix them."""
+
+    action = "fix the configuration"
+
+
+class PluginError(StorelinkError):
+    """A plugin is missing, failed to load, or broke the hook contract.
+
+    :param plugin: The plugin's name (entry-point name or registration name).
+    :param hook: The hook at fault, when there is one.
+    """
+
+    action = "fix or reinstall the plugin"
+
+    def __init__(self, message: str, *, plugin: str | None = None, hook: str | None = None) -> None:
+        parts = []
+        if plugin:
+            parts.append(f"plugin {plugin!r}")
+        if hook:
+            parts.append(f"hook {hook!r}")
+        prefix = ", ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.plugin = plugin
+        self.hook = hook
+
+
+class StoreURLError(StorelinkError, ValueError):
+    """The store URL a merchant typed is not acceptable; the message says why."""
+
+    action = "check the store URL"
+
+
+class EgressError(StorelinkError):
+    """The store's address is one storelink refuses to connect to (loopback, private...)."""
+
+    action = "use the store's public address"
+
+
+class CredentialsError(StorelinkError):
+    """The platform rejected the credentials, or they are malformed: re-onboard.
+
+    :param field: The credential field at fault, when known.
+    """
+
+    action = "enter a valid key (re-onboard the connection)"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AuthorizationError(StorelinkError):
+    """Authenticated, but the platform refused the operation.
+
+    :param capability: The capability that is missing (``orders``, ``products``...).
+    """
+
+    action = "grant the missing permission to the key"
+
+    def __init__(self, message: str, *, capability: str | None = None) -> None:
+        super().__init__(message)
+        self.capability = capability
+
+
+class ConnectionStateError(StorelinkError):
+    """The connection is revoked or removed, so no call was made.
+
+    :param status: The connection's status.
+    """
+
+    action = "reconnect with a new key"
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class VaultError(StorelinkError):
+    """A stored secret could not be decrypted: tampered, moved to another row, or corrupt."""
+
+    action = "restore the database or re-onboard the connection"
+
+
+class UnknownKeyError(VaultError):
+    """The envelope was sealed with a key the key ring does not hold.
+
+    :param key_id: The missing key's id (an id is not secret).
+    """
+
+    action = "add the missing key to STORELINK_KEYS"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no key with id {key_id!r} in the key ring")
+        self.key_id = key_id
+
+
+class PlatformError(StorelinkError):
+    """The platform answered with an error, or could not be reached.
+
+    :param platform: The platform slug.
+    :param operation: The storelink operation (``fetch_products``, ``login``...).
+    :param status: The HTTP status, if a response arrived.
+    :param code: The platform's own error code, if it sent one.
+    :param request_id: The platform's request id, if it sent one.
+    """
+
+    action = "see the platform's message"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        platform: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.platform = platform
+        self.operation = operation
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        where = " ".join(x for x in (self.platform, self.operation) if x)
+        details = [f"HTTP {self.status}" if self.status is not None else "", f"code {self.code}" if self.code else ""]
+        tail = ", ".join(d for d in details if d)
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} ({tail})" if tail else text
+
+
+class RetryableError(PlatformError):
+    """A transient failure: 429, 5xx, timeout or connect error; try again later.
+
+    :param retry_after: Seconds the platform asked us to wait, when it said so.
+    """
+
+    action = "try again later"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]  # forwards PlatformError's keywords
+        self.retry_after = retry_after
+
+
+class RejectedError(PlatformError):
+    """The platform refused the request (a 4xx other than 401/429); do not retry as is."""
+
+    action = "fix the request"
+
+
+class NotFoundError(RejectedError):
+    """The record does not exist on the platform."""
+
+    action = "check the id"
+
+
+class ConflictError(RejectedError):
+    """The request conflicts with existing state (same reference, different payload...)."""
+
+    action = "use a new reference, or resend the original payload"
+
+
+class OrderOutcomeUnknown(StorelinkError):
+    """The order request may or may not have created an order.
+
+    Reconcile with ``find_order(reference)``; never send the order again blindly.
+
+    :param reference: The channel's reference (idempotency key) of the order.
+    """
+
+    action = "reconcile the order by its reference before sending it again"
+
+    def __init__(self, message: str, *, reference: str) -> None:
+        super().__init__(message)
+        self.reference = reference
+
+
+class MappingError(StorelinkError):
+    """A platform payload did not fit the model.
+
+    :param path: Where in the payload the problem is, e.g. ``items[3].listPrice``.
+    """
+
+    action = "report this to the plugin's authors with the path"
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
