@@ -62,7 +62,7 @@ def main(argv: list[str]) -> None:
     if len(argv) < 1 or argv[0] not in ("demo", "test"):
         print(__doc__)
         sys.exit(2)
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  # this script runs before the venv exists
         sys.exit("storelink needs Python 3.11 or newer")
     what, rest = argv[0], argv[1:]
     ensure_venv(dev=what == "test")

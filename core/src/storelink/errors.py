@@ -9,8 +9,9 @@ grouped by what the caller should do next, not by where the error came from::
     ├── StoreURLError             the merchant's URL is not acceptable (human message)
     ├── EgressError               the URL resolved to an address we refuse to call
     ├── CredentialsError          rejected or malformed credentials: re-onboard
+    │   └── ConnectionRevokedError the connection is revoked: no call was made
     ├── AuthorizationError        authenticated, but not allowed (names the capability)
-    ├── ConnectionStateError      the connection is revoked or removed: no call was made
+    ├── ConnectionStateError      no such connection, or it was removed
     ├── VaultError                a stored secret could not be decrypted
     │   └── UnknownKeyError       the envelope names a key the key ring does not hold
     ├── PlatformError             .platform .operation .status .code .request_id
@@ -19,7 +20,8 @@ grouped by what the caller should do next, not by where the error came from::
     │       ├── NotFoundError
     │       └── ConflictError
     ├── OrderOutcomeUnknown       the order may exist: reconcile, do not re-send
-    └── MappingError              payload did not fit the model (.path)
+    ├── MappingError              payload did not fit the model (.path)
+    └── InputError                the host's or user's input is malformed (.path)
 
 Messages are written for a person who has to act on them. They never contain a
 secret: no application key, access token or encryption key, and no raw response body
@@ -32,9 +34,11 @@ __all__ = [
     "AuthorizationError",
     "ConfigurationError",
     "ConflictError",
+    "ConnectionRevokedError",
     "ConnectionStateError",
     "CredentialsError",
     "EgressError",
+    "InputError",
     "MappingError",
     "NotFoundError",
     "OrderOutcomeUnknown",
@@ -128,15 +132,30 @@ class AuthorizationError(StorelinkError):
         self.capability = capability
 
 
-class ConnectionStateError(StorelinkError):
-    """The connection is revoked or removed, so no call was made.
+class ConnectionRevokedError(CredentialsError):
+    """The connection is revoked (its credentials were rejected); no call was made.
 
-    :param status: The connection's status.
+    Reconnect it with new credentials (``hub.reconnect``).
+
+    :param connection_id: The connection.
     """
 
     action = "reconnect with a new key"
 
-    def __init__(self, message: str, *, status: str) -> None:
+    def __init__(self, message: str, *, connection_id: str) -> None:
+        super().__init__(message)
+        self.connection_id = connection_id
+
+
+class ConnectionStateError(StorelinkError):
+    """There is no such connection, or it was removed, so no call was made.
+
+    :param status: The connection's status (``removed``), or ``None`` if unknown.
+    """
+
+    action = "check the connection id"
+
+    def __init__(self, message: str, *, status: str | None = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -253,4 +272,17 @@ class MappingError(StorelinkError):
 
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class InputError(StorelinkError, ValueError):
+    """Input given to storelink (an order draft file, a cursor) is malformed.
+
+    :param path: The field at fault, e.g. ``lines[0].quantity``.
+    """
+
+    action = "fix the input"
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
         self.path = path

@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 
 import httpx
 import pluggy
-from stevedore import NamedExtensionManager
+from stevedore import ExtensionManager, NamedExtensionManager
 
 from storelink import hookspecs
 from storelink.context import PlatformContext
@@ -82,6 +82,10 @@ class Registry:
         self._handles: dict[str, Platform] = {}
         self._cross_loaded = False
         self._lock = threading.RLock()
+        # stevedore memoises entry points per group for the life of the process; a new
+        # registry must see what is installed now (a plugin installed since start-up).
+        for group in (PLATFORM_GROUP, PLUGIN_GROUP):
+            ExtensionManager.ENTRY_POINT_CACHE.pop(group, None)
 
     # ------------------------------------------------------------------ registration
 
