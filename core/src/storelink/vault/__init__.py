@@ -1,0 +1,43 @@
+"""The vault: credentials encrypted at rest with AES-256-GCM, bound to their record.
+
+- :class:`KeyRing`: named keys, the first active, from ``STORELINK_KEYS`` or a key
+  file with mode 0600 (:mod:`storelink.vault.keyring`).
+- :class:`Vault`: ``seal``/``open`` of one credential field, in a self-describing
+  envelope that names its key (:mod:`storelink.vault.envelope`).
+- Rotation: :func:`rotate_keys`, :func:`rewrap`, :func:`add_key`,
+  :func:`activate_key`, :func:`retire_key`, :func:`list_keys`
+  (:mod:`storelink.vault.rotation`).
+
+See ``docs/vault.md`` for the key ring format, the rotation runbook and backups.
+"""
+
+from __future__ import annotations
+
+from storelink.vault.envelope import Vault, key_id
+from storelink.vault.keyring import ENV_VAR, KEY_SIZE, KeyRing
+from storelink.vault.rotation import (
+    KeyUsage,
+    RotationReport,
+    activate_key,
+    add_key,
+    list_keys,
+    retire_key,
+    rewrap,
+    rotate_keys,
+)
+
+__all__ = [
+    "ENV_VAR",
+    "KEY_SIZE",
+    "KeyRing",
+    "KeyUsage",
+    "RotationReport",
+    "Vault",
+    "activate_key",
+    "add_key",
+    "key_id",
+    "list_keys",
+    "retire_key",
+    "rewrap",
+    "rotate_keys",
+]
