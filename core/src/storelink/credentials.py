@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import os
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NoReturn
 
 from attrs import field, frozen
@@ -125,11 +125,15 @@ class CredentialField:
             raise ValueError(f"credential field name {value!r} must be a Python identifier")
 
 
+def _fields(value: Iterable[CredentialField]) -> tuple[CredentialField, ...]:
+    return tuple(value)
+
+
 @frozen(kw_only=True)
 class CredentialSchema:
     """The fields a platform needs from a merchant, in form order."""
 
-    fields: tuple[CredentialField, ...] = field(converter=tuple)
+    fields: tuple[CredentialField, ...] = field(converter=_fields)
 
     @fields.validator
     def _check_unique(self, _attr: object, value: tuple[CredentialField, ...]) -> None:

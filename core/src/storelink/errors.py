@@ -5,6 +5,7 @@ grouped by what the caller should do next, not by where the error came from::
 
     StorelinkError
     ├── ConfigurationError        fix settings; never retried
+    ├── InputError                the host's or user's input is malformed (.path)
     ├── PluginError               plugin missing, failed to load, broke the contract
     ├── StoreURLError             the merchant's URL is not acceptable (human message)
     ├── EgressError               the URL resolved to an address we refuse to call
@@ -20,8 +21,7 @@ grouped by what the caller should do next, not by where the error came from::
     │       ├── NotFoundError
     │       └── ConflictError
     ├── OrderOutcomeUnknown       the order may exist: reconcile, do not re-send
-    ├── MappingError              payload did not fit the model (.path)
-    └── InputError                the host's or user's input is malformed (.path)
+    └── MappingError              payload did not fit the model (.path)
 
 Messages are written for a person who has to act on them. They never contain a
 secret: no application key, access token or encryption key, and no raw response body

@@ -112,6 +112,34 @@ def _strs(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _images(value: Iterable[Image]) -> tuple[Image, ...]:
+    return tuple(value)
+
+
+def _variants(value: Iterable[Variant]) -> tuple[Variant, ...]:
+    return tuple(value)
+
+
+def _rates(value: Iterable[ShippingRate]) -> tuple[ShippingRate, ...]:
+    return tuple(value)
+
+
+def _lines(value: Iterable[OrderLine]) -> tuple[OrderLine, ...]:
+    return tuple(value)
+
+
+def _items(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def _checks(value: Iterable[CapabilityCheck]) -> tuple[CapabilityCheck, ...]:
+    return tuple(value)
+
+
+def _capabilities(value: Iterable[Capability]) -> frozenset[Capability]:
+    return frozenset(value)
+
+
 _NON_EMPTY = and_(instance_of(str), min_len(1))
 
 
@@ -153,7 +181,7 @@ class Variant:
     barcode: str | None = None
     active: bool = True
     options: Mapping[str, str] = field(factory=dict, converter=_freeze)
-    images: tuple[Image, ...] = field(default=(), converter=tuple, validator=_tuple_of(Image))
+    images: tuple[Image, ...] = field(default=(), converter=_images, validator=_tuple_of(Image))
     extra: Mapping[str, Any] = field(factory=dict, converter=_freeze)
 
 
@@ -169,8 +197,8 @@ class Product:
     brand: str | None = None
     price: Money | None = field(default=None, validator=optional(instance_of(Money)))
     sale_price: Money | None = field(default=None, validator=optional(instance_of(Money)))
-    variants: tuple[Variant, ...] = field(default=(), converter=tuple, validator=_tuple_of(Variant))
-    images: tuple[Image, ...] = field(default=(), converter=tuple, validator=_tuple_of(Image))
+    variants: tuple[Variant, ...] = field(default=(), converter=_variants, validator=_tuple_of(Variant))
+    images: tuple[Image, ...] = field(default=(), converter=_images, validator=_tuple_of(Image))
     categories: tuple[str, ...] = field(default=(), converter=_strs)
     created_at: datetime | None = field(default=None, validator=_aware)
     extra: Mapping[str, Any] = field(factory=dict, converter=_freeze)
@@ -215,7 +243,7 @@ class ShippingMethod:
     title: str
     description: str | None = None
     enabled: bool = True
-    rates: tuple[ShippingRate, ...] = field(default=(), converter=tuple, validator=_tuple_of(ShippingRate))
+    rates: tuple[ShippingRate, ...] = field(default=(), converter=_rates, validator=_tuple_of(ShippingRate))
     extra: Mapping[str, Any] = field(factory=dict, converter=_freeze)
 
 
@@ -278,7 +306,7 @@ class OrderDraft:
     """
 
     reference: str = field(validator=matches_re(_REFERENCE))
-    lines: tuple[OrderLine, ...] = field(converter=tuple, validator=and_(_tuple_of(OrderLine), min_len(1)))
+    lines: tuple[OrderLine, ...] = field(converter=_lines, validator=and_(_tuple_of(OrderLine), min_len(1)))
     shipping_address: Address = field(validator=instance_of(Address))
     billing_address: Address | None = field(default=None, validator=optional(instance_of(Address)))
     shipping_method_id: str = field(validator=_NON_EMPTY)
@@ -304,7 +332,7 @@ class Order:
     id: str = field(validator=_NON_EMPTY)
     reference: str | None = None
     state: str = field(validator=_NON_EMPTY)
-    lines: tuple[OrderLine, ...] = field(default=(), converter=tuple, validator=_tuple_of(OrderLine))
+    lines: tuple[OrderLine, ...] = field(default=(), converter=_lines, validator=_tuple_of(OrderLine))
     totals: OrderTotals | None = field(default=None, validator=optional(instance_of(OrderTotals)))
     shipping_address: Address | None = None
     created_at: datetime | None = field(default=None, validator=_aware)
@@ -342,7 +370,7 @@ class Page(Generic[T]):
     core fetch the remaining pages in parallel.
     """
 
-    items: tuple[T, ...] = field(converter=tuple)
+    items: tuple[T, ...] = field(converter=_items)
     next: Cursor | None = field(default=None, validator=optional(instance_of((TokenCursor, OffsetCursor))))
     total: int | None = field(default=None, validator=optional([instance_of(int), ge(0)]))
 
@@ -392,7 +420,7 @@ class PlatformInfo:
     slug: str = field(validator=matches_re(_SLUG))
     title: str = field(validator=_NON_EMPTY)
     credential_schema: CredentialSchema = field(validator=instance_of(CredentialSchema))
-    capabilities: frozenset[Capability] = field(converter=frozenset)
+    capabilities: frozenset[Capability] = field(converter=_capabilities)
     setup_guide: tuple[str, ...] = field(default=(), converter=_strs)
     audiences: tuple[str, ...] = field(default=("default",), converter=_strs, validator=min_len(1))
     settings_schema: CredentialSchema = field(factory=lambda: CredentialSchema(fields=()))
@@ -419,7 +447,7 @@ class CapabilityCheck:
 class AccessReport:
     """What a connection's credentials may do, capability by capability."""
 
-    checks: tuple[CapabilityCheck, ...] = field(converter=tuple, validator=_tuple_of(CapabilityCheck))
+    checks: tuple[CapabilityCheck, ...] = field(converter=_checks, validator=_tuple_of(CapabilityCheck))
 
     @property
     def ok(self) -> bool:

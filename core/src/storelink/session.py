@@ -1,0 +1,281 @@
+"""One connection's calls: reads as streams, resumable page walks, idempotent orders.
+
+Get a :class:`Session` from :meth:`storelink.hub.Hub.session`::
+
+    async with hub.session(connection_id) as session:
+        async for product in session.products():
+            ...
+        result = await session.create_order(draft)
+
+Lists stream: ``products()``, ``orders()`` and ``inventory()`` hold at most a few pages
+in memory (the page loop's concurrency window), however long the list. They are async
+generators: ``aclose()`` one left early (or use :func:`contextlib.aclosing`) to cancel
+its pages in flight at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
+
+from storelink.errors import ConnectionRevokedError, ConnectionStateError, InputError
+from storelink.ledger import OrderResult
+from storelink.models import (
+    Connection,
+    ConnectionStatus,
+    Cursor,
+    InventoryLevel,
+    Order,
+    OrderDraft,
+    Page,
+    Product,
+    ShippingMethod,
+)
+from storelink.paging import iterate_pages
+
+if TYPE_CHECKING:
+    from storelink.context import PlatformContext
+    from storelink.hub import Hub
+    from storelink.plugins import Platform
+    from storelink.store import Submission
+
+__all__ = ["KINDS", "Session"]
+
+T = TypeVar("T")
+
+#: What :meth:`Session.pages` walks, and the hook behind each kind.
+_HOOKS = {"products": "fetch_products", "orders": "fetch_orders", "inventory": "fetch_inventory"}
+#: The kinds :meth:`Session.pages` walks.
+KINDS = tuple(_HOOKS)
+
+PageItem = tuple[Page[T], Cursor | None]
+
+
+class Session:
+    """The calls of one connection. Use it as an async context manager.
+
+    A revoked connection refuses every call with
+    :class:`~storelink.ConnectionRevokedError` and makes no network call; a removed
+    one raises :class:`~storelink.ConnectionStateError`.
+
+    :param hub: The hub that opened it.
+    :param connection_id: The connection.
+    """
+
+    def __init__(self, hub: Hub, connection_id: str) -> None:
+        self._hub = hub
+        self._id = connection_id
+        self._connection: Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session {self._id}>"
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._hub.get(self._id)
+        self._usable(self._connection)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._connection = None
+
+    @property
+    def connection(self) -> Connection:
+        """The connection, as it stood when the session began or last changed status."""
+        if self._connection is None:
+            raise ConnectionStateError("the session is not open: use 'async with hub.session(id) as session'")
+        return self._hub.cached(self._id) or self._connection
+
+    @property
+    def platform(self) -> Platform:
+        """The connection's platform."""
+        return self._hub.platform(self.connection.platform)
+
+    def _usable(self, conn: Connection) -> None:
+        if conn.status is ConnectionStatus.REVOKED:
+            raise ConnectionRevokedError(
+                f"connection {conn.id} is revoked ({conn.last_error or 'its credentials were rejected'}); "
+                "reconnect it with a new key",
+                connection_id=conn.id,
+            )
+        if conn.status is ConnectionStatus.REMOVED:
+            raise ConnectionStateError(f"connection {conn.id} was removed", status=conn.status.value)
+
+    async def _ctx(self) -> PlatformContext:
+        """Return the context to call the platform with, refusing a revoked connection."""
+        conn = self.connection
+        self._usable(conn)
+        return await self._hub.context(conn)
+
+    # ------------------------------------------------------------------ reads
+
+    @overload
+    def pages(
+        self, kind: Literal["products"], start: Cursor | None = None, *, since: None = None, sku_ids: None = None
+    ) -> AsyncGenerator[PageItem[Product], None]: ...
+
+    @overload
+    def pages(
+        self,
+        kind: Literal["orders"],
+        start: Cursor | None = None,
+        *,
+        since: datetime | None = None,
+        sku_ids: None = None,
+    ) -> AsyncGenerator[PageItem[Order], None]: ...
+
+    @overload
+    def pages(
+        self,
+        kind: Literal["inventory"],
+        start: Cursor | None = None,
+        *,
+        since: None = None,
+        sku_ids: Sequence[str] | None = None,
+    ) -> AsyncGenerator[PageItem[InventoryLevel], None]: ...
+
+    @overload
+    def pages(
+        self,
+        kind: str,
+        start: Cursor | None = None,
+        *,
+        since: datetime | None = None,
+        sku_ids: Sequence[str] | None = None,
+    ) -> AsyncGenerator[PageItem[Any], None]: ...
+
+    def pages(
+        self,
+        kind: str,
+        start: Cursor | None = None,
+        *,
+        since: datetime | None = None,
+        sku_ids: Sequence[str] | None = None,
+    ) -> AsyncGenerator[PageItem[Any], None]:
+        """Walk a list page by page, yielding ``(page, resume_cursor)``, for resumable syncs.
+
+        Store ``resume_cursor`` (:func:`storelink.codec.cursor_to_str`) once a page is
+        processed; pass it back as *start* to continue after that page. It is ``None``
+        after the last page.
+
+        :param kind: ``products``, ``orders`` or ``inventory``.
+        :param start: Where to continue; ``None`` starts at the beginning.
+        :param since: Orders only: those changed at or after this aware datetime.
+        :param sku_ids: Inventory only: these SKUs only.
+        :raises InputError: *kind* is unknown, or an option does not apply to it.
+        """
+        fetch = self._fetcher(kind, since=since, sku_ids=sku_ids)
+        return self._walk(kind, fetch, start)
+
+    def _fetcher(
+        self, kind: str, *, since: datetime | None, sku_ids: Sequence[str] | None
+    ) -> Callable[[PlatformContext, Cursor | None], Awaitable[Page[Any]]]:
+        if kind not in KINDS:
+            raise InputError(f"is {kind!r}; choose one of {', '.join(KINDS)}", path="kind")
+        if since is not None and kind != "orders":
+            raise InputError("applies to orders only", path="since")
+        if since is not None and since.utcoffset() is None:
+            raise InputError("must be timezone-aware", path="since")
+        if sku_ids is not None and kind != "inventory":
+            raise InputError("applies to inventory only", path="sku_ids")
+        platform = self.platform
+        if kind == "products":
+            return platform.fetch_products
+        if kind == "orders":
+            return lambda ctx, cursor: platform.fetch_orders(ctx, cursor, since)
+        skus = tuple(sku_ids) if sku_ids is not None else None
+        return lambda ctx, cursor: platform.fetch_inventory(ctx, cursor, skus)
+
+    async def _walk(
+        self,
+        kind: str,
+        fetch: Callable[[PlatformContext, Cursor | None], Awaitable[Page[Any]]],
+        start: Cursor | None,
+    ) -> AsyncGenerator[PageItem[Any], None]:
+        ctx = await self._ctx()
+        walk = iterate_pages(
+            lambda cursor: fetch(ctx, cursor),
+            plugin=self.connection.platform,
+            hook=_HOOKS[kind],
+            start=start,
+            config=self._hub.paging,
+        )
+        async with aclosing(walk):
+            async for item in walk:
+                yield item
+
+    async def _items(self, pages: AsyncGenerator[PageItem[T], None]) -> AsyncGenerator[T, None]:
+        async with aclosing(pages):
+            async for page, _ in pages:
+                for item in page.items:
+                    yield item
+
+    def products(self) -> AsyncGenerator[Product, None]:
+        """Stream every product of the store, with its variants."""
+        return self._items(self.pages("products"))
+
+    def orders(self, since: datetime | None = None) -> AsyncGenerator[Order, None]:
+        """Stream the store's orders, oldest first.
+
+        :param since: Only orders created or changed at or after this aware datetime.
+        """
+        return self._items(self.pages("orders", since=since))
+
+    def inventory(self, sku_ids: Sequence[str] | None = None) -> AsyncGenerator[InventoryLevel, None]:
+        """Stream stock levels, per SKU and location.
+
+        :param sku_ids: Only these SKUs; ``None`` for every SKU.
+        """
+        return self._items(self.pages("inventory", sku_ids=sku_ids))
+
+    async def get_order(self, order_id: str) -> Order:
+        """Return one order by its platform id.
+
+        :raises NotFoundError: There is no such order.
+        """
+        ctx = await self._ctx()
+        return await self.platform.get_order(ctx, order_id)
+
+    async def shipping_methods(self) -> list[ShippingMethod]:
+        """Return every shipping method of the store, with its rates."""
+        ctx = await self._ctx()
+        return await self.platform.fetch_shipping_methods(ctx)
+
+    # ------------------------------------------------------------------ orders
+
+    async def create_order(self, draft: OrderDraft) -> OrderResult:
+        """Create *draft* in the store, at most once per ``draft.reference``.
+
+        A replay of the same reference and payload returns the first order with
+        ``replayed=True`` and sends nothing. Fires ``order_created``.
+
+        :raises ConflictError: The reference was already used with another payload.
+        :raises RejectedError: The platform refused the order (also on a replay).
+        :raises OrderOutcomeUnknown: Whether the order exists could not be settled
+            yet; call again later with the same draft.
+        """
+        ctx = await self._ctx()
+        platform = self.platform
+        result = await self._hub.ledger.submit(
+            self._id,
+            draft,
+            send=lambda d: platform.create_order(ctx, d),
+            find=lambda reference: platform.find_order(ctx, reference),
+        )
+        self._hub.registry.fire(
+            "order_created", connection=self.connection, order=result.order, replayed=result.replayed
+        )
+        return result
+
+    async def reconcile_orders(self) -> list[Submission]:
+        """Settle submissions left open by a crash or a lost response, by reference.
+
+        :return: The submissions still open: submit their drafts again to finish them.
+        """
+        ctx = await self._ctx()
+        platform = self.platform
+        return await self._hub.ledger.reconcile(self._id, find=lambda reference: platform.find_order(ctx, reference))
