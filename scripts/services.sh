@@ -108,6 +108,28 @@ postgres_start() {
     echo "postgres: $("$bindir/postgres" --version) on 127.0.0.1:$port, database $db"
 }
 
+# ---------------------------------------------------------------------------- Chromium
+# The connect page's browser tests drive Debian's chromium through Playwright (which
+# cannot download its own browser here): installs it when missing and exports
+# STORELINK_CHROMIUM, Playwright's executable_path. Without it the browser tests skip,
+# except under CI, where they fail.
+
+chromium_install() {
+    local bin=/usr/bin/chromium
+    if [[ ! -x "$bin" ]]; then
+        if [[ "$(id -u)" != 0 ]]; then
+            echo "chromium: not found, and installing it needs root (apt-get install chromium)" >&2
+            return 0
+        fi
+        echo "chromium: installing Debian's chromium package"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+    fi
+    export STORELINK_CHROMIUM="$bin"
+    echo "chromium: $("$bin" --version 2>/dev/null || echo "$bin")"
+}
+
 services_start() {
     postgres_start
+    chromium_install
 }

@@ -1,0 +1,338 @@
+"""The server-rendered pages of the connect flow.
+
+Every step is a GET that renders a form and a POST that checks it and redirects
+(303) to the next step, so the flow works without JavaScript and a reload never
+re-submits. The steps of a session live under ``/connect/{id}``:
+
+``platform`` (skipped when only one is offered) → ``store`` → ``credentials`` → the
+channel's registered redirect URI. Every POST carries the CSRF token of the session
+and the browser cookie the session is bound to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from storelink.connect.channels import redirect_location
+from storelink.connect.failures import STORE_URL_FIELD, Failure
+from storelink.connect.forms import FieldView, read_form, schema_fields, values_with_prefix
+from storelink.connect.security import (
+    ConnectSession,
+    CsrfError,
+    browser_cookie_name,
+    content_security_policy,
+    new_browser_id,
+)
+from storelink.connect.service import ConnectService
+from storelink.errors import StoreURLError
+from storelink.models import Connection
+from storelink.plugins import Platform
+
+__all__ = [
+    "connected_page",
+    "credentials_page",
+    "open_session",
+    "platform_page",
+    "start_page",
+    "store_page",
+]
+
+_START_SCOPE = "start"
+_STEPS = ("platform", "store", "credentials")
+_STEP_TITLES = {"platform": "Platform", "store": "Store address", "credentials": "Key"}
+
+
+def _service(request: Request) -> ConnectService:
+    service: ConnectService = request.app.state.connect
+    return service
+
+
+def _browser(request: Request) -> str | None:
+    return request.cookies.get(browser_cookie_name(request.url.scheme == "https"))
+
+
+def _path(request: Request, path: str) -> str:
+    return str(request.scope.get("root_path", "")) + path
+
+
+def _see_other(request: Request, path: str) -> RedirectResponse:
+    return RedirectResponse(_path(request, path), status_code=303)
+
+
+def _render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status: int = 200,
+    form_targets: tuple[str, ...] = (),
+) -> Response:
+    """Render *template* for the request's browser, giving it a cookie if it has none."""
+    service = _service(request)
+    browser = _browser(request)
+    fresh = browser is None
+    if browser is None:
+        browser = new_browser_id()
+    scope = context.get("session_id") or _START_SCOPE
+    response = service.templates.TemplateResponse(
+        request,
+        template,
+        {**context, "csrf_token": service.csrf.issue(browser, str(scope))},
+        status_code=status,
+        headers={"content-security-policy": content_security_policy(form_targets)},
+    )
+    if fresh:
+        _set_browser_cookie(request, response, browser)
+    return response
+
+
+def _set_browser_cookie(request: Request, response: Response, browser: str) -> None:
+    secure = request.url.scheme == "https"
+    response.set_cookie(browser_cookie_name(secure), browser, path="/", secure=secure, httponly=True, samesite="lax")
+
+
+async def _posted(request: Request, scope: str) -> tuple[dict[str, str], str]:
+    """Read a posted form, check its CSRF token for *scope*; return it and the browser id.
+
+    Browsers send ``Sec-Fetch-Site``; a form posted from another site is refused even
+    before the token is looked at.
+
+    :raises CsrfError: The token is missing, wrong, or the post came from another site.
+    """
+    form = await read_form(request)
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise CsrfError
+    browser = _browser(request)
+    if browser is None or not _service(request).csrf.check(browser, scope, form.get("csrf_token")):
+        raise CsrfError
+    return form, browser
+
+
+def _steps(session: ConnectSession, current: str) -> list[dict[str, object]]:
+    shown = _STEPS if len(session.platforms) > 1 else _STEPS[1:]
+    reached = {"platform": True, "store": session.platform is not None, "credentials": session.store_url is not None}
+    return [
+        {
+            "title": _STEP_TITLES[step],
+            "current": step == current,
+            "done": _STEPS.index(step) < _STEPS.index(current),
+            "href": step if reached[step] and step != current else None,
+        }
+        for step in shown
+    ]
+
+
+def _next_step(session: ConnectSession) -> str:
+    if session.platform is None:
+        return f"/connect/{session.id}/platform"
+    if session.store_url is None:
+        return f"/connect/{session.id}/store"
+    return f"/connect/{session.id}/credentials"
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# --------------------------------------------------------------------------- start page
+
+
+async def start_page(request: Request) -> Response:
+    """``GET /``: list the platforms; ``POST /``: start a development session for one.
+
+    Served only with the local development channel; with configured channels the
+    page says to start from the channel.
+    """
+    service = _service(request)
+    channel = service.development
+    onboarding = service.require_onboarding()
+    if channel is None:
+        return _render(request, "start.html", {"channel": None, "offers": []})
+    if request.method == "POST":
+        form, browser = await _posted(request, _START_SCOPE)
+        slug = form.get("platform", "")
+        offered = onboarding.offered(channel)
+        if slug not in offered:
+            context = {"channel": channel, "offers": onboarding.offers(offered), "error": "Choose a platform."}
+            return _render(request, "start.html", context, status=422)
+        session, ticket = service.sessions.create(
+            channel=channel, redirect_uri=channel.redirect_uris[0], state=service.new_dev_state(), platforms=(slug,)
+        )
+        session.platform = slug
+        service.sessions.open(session.id, ticket, browser)
+        return _see_other(request, _next_step(session))
+    return _render(
+        request, "start.html", {"channel": channel, "offers": onboarding.offers(onboarding.offered(channel))}
+    )
+
+
+async def connected_page(request: Request) -> Response:
+    """``GET /connected``: the development channel's redirect URI; shows what it received."""
+    query = request.query_params
+    context = {
+        "channel": None,
+        "connection_id": query.get("connection_id"),
+        "state": query.get("state"),
+    }
+    return _render(request, "connected.html", context)
+
+
+# --------------------------------------------------------------------------- session steps
+
+
+async def open_session(request: Request) -> Response:
+    """``GET /connect/{id}?ticket=...``: spend the link's ticket, bind the browser, go on.
+
+    Without a ticket, a browser already bound to the session is sent to its step. A
+    ``HEAD`` (a link preview) spends nothing.
+    """
+    if request.method == "HEAD":
+        return Response(status_code=204)
+    service = _service(request)
+    session_id = request.path_params["session_id"]
+    ticket = request.query_params.get("ticket")
+    if not ticket:
+        session = service.sessions.get(session_id, _browser(request))
+        return _see_other(request, _next_step(session))
+    browser = _browser(request)
+    fresh = browser is None
+    if browser is None:
+        browser = new_browser_id()
+    session = service.sessions.open(session_id, ticket, browser)
+    response = _see_other(request, _next_step(session))
+    if fresh:
+        _set_browser_cookie(request, response, browser)
+    return response
+
+
+def _session(request: Request) -> ConnectSession:
+    return _service(request).sessions.get(request.path_params["session_id"], _browser(request))
+
+
+def _base(session: ConnectSession, step: str) -> dict[str, Any]:
+    return {"channel": session.channel, "session_id": session.id, "steps": _steps(session, step)}
+
+
+async def platform_page(request: Request) -> Response:
+    """``/connect/{id}/platform``: choose the platform."""
+    session = _session(request)
+    onboarding = _service(request).require_onboarding()
+    error = None
+    if request.method == "POST":
+        form, _ = await _posted(request, session.id)
+        slug = form.get("platform", "")
+        if slug in session.platforms:
+            if slug != session.platform:
+                session.platform, session.store_url = slug, None
+            return _see_other(request, _next_step(session))
+        error = "Choose your store's platform."
+    context = {
+        **_base(session, "platform"),
+        "offers": onboarding.offers(list(session.platforms)),
+        "chosen": session.platform,
+        "error": error,
+    }
+    return _render(request, "platform.html", context, status=422 if error else 200)
+
+
+def _platform(request: Request, slug: str) -> Platform:
+    return _service(request).require_onboarding().platform(slug)
+
+
+async def store_page(request: Request) -> Response:
+    """``/connect/{id}/store``: enter the store URL; it is normalised and shown back."""
+    session = _session(request)
+    if session.platform is None:
+        return _see_other(request, _next_step(session))
+    platform = _platform(request, session.platform)
+    typed = str(session.store_url or "")
+    error = None
+    if request.method == "POST":
+        form, _ = await _posted(request, session.id)
+        typed = form.get(STORE_URL_FIELD, "")
+        try:
+            session.store_url = _service(request).require_onboarding().normalize(platform, typed)
+        except StoreURLError as exc:
+            error = exc.message
+        else:
+            return _see_other(request, _next_step(session))
+    context = {
+        **_base(session, "store"),
+        "platform": platform.info,
+        "store_url": typed,
+        "error": error,
+        "can_change_platform": len(session.platforms) > 1,
+    }
+    return _render(request, "store.html", context, status=422 if error else 200)
+
+
+def _credential_context(
+    session: ConnectSession,
+    platform: Platform,
+    failure: Failure | None = None,
+    credentials: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    info = platform.info
+    fields: list[FieldView] = schema_fields(
+        info.credential_schema, prefix="credential", values=credentials, failure=failure, focus=True
+    )
+    setting_fields = schema_fields(info.settings_schema, prefix="setting", values=settings, failure=failure)
+    return {
+        **_base(session, "credentials"),
+        "platform": info,
+        "store_url": str(session.store_url),
+        "fields": fields,
+        "settings": setting_fields,
+        "failure": failure,
+        "failure_at_field": any(f.error for f in (*fields, *setting_fields)),
+        "store_url_error": failure is not None and failure.field == STORE_URL_FIELD,
+    }
+
+
+async def credentials_page(request: Request) -> Response:
+    """``/connect/{id}/credentials``: the setup guide and the credential form.
+
+    A POST checks the credentials at once. On success the session is spent and the
+    browser goes to the channel's registered URI with the connection id and the
+    channel's state; on failure the form comes back with the message, the store URL
+    kept and every secret field empty. Two posts of the same form while the check
+    runs (a double click) share one check and one result.
+    """
+    session = _session(request)
+    if session.platform is None or session.store_url is None:
+        return _see_other(request, _next_step(session))
+    platform = _platform(request, session.platform)
+    targets = (_origin(session.redirect_uri),)
+    if request.method == "GET":
+        context = _credential_context(session, platform)
+        return _render(request, "credentials.html", context, form_targets=targets)
+    form, _ = await _posted(request, session.id)
+    credentials = values_with_prefix(form, "credential")
+    settings = values_with_prefix(form, "setting")
+    if session.pending is None:
+        service = _service(request)
+        task = asyncio.create_task(
+            service.require_onboarding().connect(platform, session.store_url, credentials, settings)
+        )
+        session.pending = task
+        task.add_done_callback(lambda done: _settle(service, session, done))
+    result = await asyncio.shield(session.pending)
+    if isinstance(result, Connection):
+        location = redirect_location(session.redirect_uri, connection_id=result.id, state=session.state)
+        return RedirectResponse(location, status_code=303)
+    context = _credential_context(session, platform, result, credentials, settings)
+    return _render(request, "credentials.html", context, status=422, form_targets=targets)
+
+
+def _settle(service: ConnectService, session: ConnectSession, task: asyncio.Task[Connection | Failure]) -> None:
+    session.pending = None
+    if not task.cancelled() and task.exception() is None and isinstance(task.result(), Connection):
+        service.sessions.complete(session)
