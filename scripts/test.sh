@@ -14,7 +14,7 @@ ruff check .
 ruff format --check .
 
 echo "== mypy --strict"
-mypy core/src plugins/occ/src docs/examples
+mypy core/src plugins/occ/src plugins/_template/src docs/examples
 
 echo "== docs (mkdocs --strict)"
 mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/storelink-site"

@@ -76,11 +76,6 @@ class Validation:
     store_url: StoreURL
     report: AccessReport
 
-    @property
-    def access(self) -> AccessReport:
-        """The same as :attr:`report` (the name the connect app reads)."""
-        return self.report
-
 
 def _now() -> datetime:
     return datetime.now(UTC)

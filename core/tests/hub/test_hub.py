@@ -77,7 +77,6 @@ async def test_validate_normalises_and_reports_without_storing(hub: Hub, shop: F
     validation = await hub.validate("fakeshop", store_url="  SHOP.example.com ", credentials={"api_key": shop.key})
     assert validation.store_url.origin == ORIGIN
     assert validation.report.ok
-    assert validation.access is validation.report
     assert {c.capability for c in validation.report.checks} == set(Capability)
     assert await hub.connections() == []
 

@@ -1,0 +1,60 @@
+"""The platform contract kit: what every storelink platform plugin must pass.
+
+A plugin's tests subclass :class:`PlatformContract` and supply fixtures (the platform
+slug, a simulator or transport, credentials, golden store URLs, sample orders); the
+suite then checks the plugin through the core's real machinery (the registry, the
+HTTP runtime with its token handling and retries, the page loop) and reports every
+broken rule as a :class:`ContractViolation` that names the hook and what to change.
+
+Also here: :class:`FakeClock` (the core's clock, moved by hand), :class:`Recorder`
+and :class:`ReplayTransport` (scrubbed recordings of a real platform, served back),
+and :func:`model_problems` (deep validation of a returned model).
+
+The names load on first use, so the pytest plugin (:mod:`storelink.testing.pytest_plugin`,
+loaded in every pytest run) imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storelink.testing.checks import ContractViolation, UrlCase
+    from storelink.testing.contract import PlatformContract
+    from storelink.testing.fakes import FakeClock, FaultTransport
+    from storelink.testing.recording import Recorder, ReplayMiss, ReplayTransport, scrub_exchange
+    from storelink.testing.validity import model_problems
+
+__all__ = [
+    "ContractViolation",
+    "FakeClock",
+    "FaultTransport",
+    "PlatformContract",
+    "Recorder",
+    "ReplayMiss",
+    "ReplayTransport",
+    "UrlCase",
+    "model_problems",
+    "scrub_exchange",
+]
+
+_HOMES = {
+    "ContractViolation": "checks",
+    "UrlCase": "checks",
+    "PlatformContract": "contract",
+    "FakeClock": "fakes",
+    "FaultTransport": "fakes",
+    "Recorder": "recording",
+    "ReplayMiss": "recording",
+    "ReplayTransport": "recording",
+    "scrub_exchange": "recording",
+    "model_problems": "validity",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'storelink.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"storelink.testing.{home}"), name)

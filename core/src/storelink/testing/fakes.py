@@ -1,0 +1,92 @@
+"""Test doubles for the core's collaborators: a clock, and faults on a transport.
+
+:class:`FakeClock` satisfies the core's ``Clock`` protocol (``monotonic()`` and
+``async sleep(seconds)``): sleeping advances it at once, so token lifetimes and
+retry back-offs run in no time. :class:`FaultTransport` wraps a transport and answers
+chosen requests itself, to show how a plugin behaves when its platform misbehaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import httpx
+
+__all__ = ["FakeClock", "Fault", "FaultTransport", "bearer_of", "json_response"]
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to, or when something sleeps on it.
+
+    :param start: The initial reading, in seconds.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        #: Every duration passed to :meth:`sleep`, in order.
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        """Return the current reading."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by *seconds*."""
+        if seconds < 0:
+            raise ValueError("a monotonic clock does not go back")
+        self._now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance by *seconds* and yield to the event loop once."""
+        self.sleeps.append(seconds)
+        self.advance(max(seconds, 0.0))
+        await asyncio.sleep(0)
+
+
+#: Decides whether the fault answers *request*: returns the response to send, or ``None``.
+Fault = Callable[[httpx.Request], httpx.Response | None]
+
+
+class FaultTransport(httpx.AsyncBaseTransport):
+    """Forward requests to *inner*, except those a fault answers first.
+
+    It does not own *inner*: closing it leaves *inner* open, so several runtimes in
+    one test can share the platform behind it.
+
+    :param inner: The platform's transport (a simulator's ASGI transport, a replay).
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        """Consult *fault* for every later request (after the faults added before it)."""
+        self.faults.append(fault)
+
+    def clear(self) -> None:
+        """Remove every fault: requests reach the platform again."""
+        self.faults.clear()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer *request* with the first fault that wants it, else pass it on."""
+        for fault in self.faults:
+            response = fault(request)
+            if response is not None:
+                return response
+        return await self.inner.handle_async_request(request)
+
+
+def bearer_of(request: httpx.Request) -> str | None:
+    """Return the token or key in *request*'s ``Authorization: Bearer`` header, if any."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value if scheme.lower() == "bearer" and value else None
+
+
+def json_response(status: int, body: object, request: httpx.Request) -> httpx.Response:
+    """Build a response with a JSON *body*, as a fault answers."""
+    return httpx.Response(
+        status, content=json.dumps(body).encode(), headers={"content-type": "application/json"}, request=request
+    )
