@@ -1,0 +1,493 @@
+"""OCC payloads to storelink models, and order drafts to OCC payloads.
+
+One named function per shape: :func:`product_from_occ`, :func:`variant_from_occ`,
+:func:`inventory_from_occ`, :func:`shipping_method_from_occ`, :func:`order_from_occ`,
+and :func:`order_payload_from_draft` the other way. Each reads only the fields it maps
+and puts every other field in the model's ``extra``, unchanged. A payload that does not
+fit raises :class:`~storelink.MappingError` naming where (``items[3].listPrice``).
+
+Amounts become :class:`~storelink.Money` in the store currency (a setting), except an
+order's, which carry their own ``priceInfo.currencyCode``. OCC sends image and product
+URLs as paths (``/ccstore/v1/images/?source=/file/...``); they are made absolute on the
+storefront origin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urljoin
+
+from storelink import (
+    Address,
+    Image,
+    InventoryLevel,
+    MappingError,
+    Order,
+    OrderDraft,
+    OrderLine,
+    OrderTotals,
+    Payment,
+    Product,
+    ShippingMethod,
+    ShippingRate,
+    Variant,
+)
+from storelink_occ import fields
+
+__all__ = [
+    "address_from_occ",
+    "address_to_occ",
+    "inventory_from_occ",
+    "order_from_occ",
+    "order_payload_from_draft",
+    "product_from_occ",
+    "shipping_method_from_occ",
+    "variant_from_occ",
+]
+
+#: Image sizes OCC renders, largest first; a product's images use the largest it lists.
+IMAGE_SIZES = ("Full", "Large", "Medium", "Small", "Thumb")
+_IMAGE_KEYS = tuple((f"primary{size}ImageURL", f"{size.lower()}ImageURLs") for size in IMAGE_SIZES)
+
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
+_UNSAFE = re.compile(r"[^A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~\-._]")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def product_from_occ(payload: Any, *, currency: str, storefront: str, path: str = "product") -> Product:
+    """Map an OCC product (from ``/ccadmin/v1/products``) with its child SKUs.
+
+    :param payload: The product object.
+    :param currency: The store currency of ``listPrice`` and ``salePrice``.
+    :param storefront: The storefront origin that relative URLs are resolved on.
+    :param path: Where *payload* is in the response, for error messages.
+    """
+    item = fields.expect_object(payload, path)
+    product_id = fields.record_id(item, path)
+    title = fields.text(item.get("displayName"), f"{path}.displayName") or ""
+    aliases = _variant_aliases(item.get("productVariantOptions"), f"{path}.productVariantOptions")
+    skus = fields.expect_list(item.get("childSKUs"), f"{path}.childSKUs")
+    images, image_keys = _images(item, storefront=storefront, alt=title or None, path=path)
+    route = fields.text(item.get("route"), f"{path}.route")
+    return fields.build(
+        path,
+        Product,
+        id=product_id,
+        title=title,
+        description=fields.text(item.get("description"), f"{path}.description"),
+        url=_absolute(route, storefront) if route else None,
+        active=fields.flag(item.get("active"), f"{path}.active"),
+        brand=fields.text(item.get("brand"), f"{path}.brand"),
+        price=fields.money(item.get("listPrice"), currency, f"{path}.listPrice"),
+        sale_price=fields.money(item.get("salePrice"), currency, f"{path}.salePrice"),
+        variants=[
+            variant_from_occ(
+                sku, currency=currency, storefront=storefront, aliases=aliases, path=f"{path}.childSKUs[{i}]"
+            )
+            for i, sku in enumerate(skus)
+        ],
+        images=images,
+        categories=_category_ids(item.get("parentCategories"), f"{path}.parentCategories"),
+        created_at=fields.timestamp(item.get("creationDate"), f"{path}.creationDate"),
+        extra=fields.leftovers(
+            item,
+            "id",
+            "repositoryId",
+            "displayName",
+            "description",
+            "route",
+            "active",
+            "brand",
+            "listPrice",
+            "salePrice",
+            "childSKUs",
+            "parentCategories",
+            "creationDate",
+            *image_keys,
+        ),
+    )
+
+
+def variant_from_occ(
+    payload: Any,
+    *,
+    currency: str,
+    storefront: str,
+    aliases: Mapping[str, str] | None = None,
+    path: str = "sku",
+) -> Variant:
+    """Map an OCC SKU (a product's ``childSKUs`` entry).
+
+    OCC's SKU id is the SKU code orders refer to (``catRefId``), so it is both
+    ``Variant.id`` and ``Variant.sku``.
+
+    :param aliases: The product's variant options, SKU property to option name
+        (``{"color": "Color"}``); those properties become ``Variant.options``.
+    """
+    sku = fields.expect_object(payload, path)
+    sku_id = fields.record_id(sku, path)
+    title = fields.text(sku.get("displayName"), f"{path}.displayName")
+    options: dict[str, str] = {}
+    for alias, name in (aliases or {}).items():
+        value = sku.get(alias)
+        if value is not None:
+            options[name] = fields.text(value, f"{path}.{alias}") or ""
+    images, image_keys = _images(sku, storefront=storefront, alt=title, path=path)
+    option_keys = [alias for alias in aliases or () if sku.get(alias) is not None]
+    return fields.build(
+        path,
+        Variant,
+        id=sku_id,
+        sku=sku_id,
+        title=title,
+        price=fields.money(sku.get("listPrice"), currency, f"{path}.listPrice"),
+        sale_price=fields.money(sku.get("salePrice"), currency, f"{path}.salePrice"),
+        barcode=fields.text(sku.get("barcode"), f"{path}.barcode"),
+        active=fields.flag(sku.get("active"), f"{path}.active"),
+        options=options,
+        images=images,
+        extra=fields.leftovers(
+            sku,
+            "id",
+            "repositoryId",
+            "displayName",
+            "listPrice",
+            "salePrice",
+            "barcode",
+            "active",
+            *option_keys,
+            *image_keys,
+        ),
+    )
+
+
+def inventory_from_occ(payload: Any, *, path: str = "inventory") -> tuple[InventoryLevel, ...]:
+    """Map OCC inventory records to one level per SKU and location.
+
+    Accepts the three shapes OCC uses: a ``listInventories`` item (a product whose
+    ``childSKUs`` are records), a flat SKU record (``getInventory``), and a record whose
+    ``locationInventoryInfo`` lists its locations. ``locationId`` ``null`` is the
+    default location.
+    """
+    item = fields.expect_object(payload, path)
+    if "childSKUs" in item:
+        records = fields.expect_list(item.get("childSKUs"), f"{path}.childSKUs")
+        return tuple(
+            level
+            for i, record in enumerate(records)
+            for level in inventory_from_occ(record, path=f"{path}.childSKUs[{i}]")
+        )
+    sku_id = fields.text(item.get("skuId") or item.get("repositoryId") or item.get("id"), f"{path}.skuId")
+    if not sku_id:
+        raise MappingError("an inventory record needs a skuId", path=f"{path}.skuId")
+    nested = fields.expect_list(item.get("locationInventoryInfo"), f"{path}.locationInventoryInfo")
+    levels = []
+    if item.get("stockLevel") is not None or not nested:
+        levels.append(_level(sku_id, item, path, "skuId", "repositoryId", "id", "locationInventoryInfo"))
+    for i, entry in enumerate(nested):
+        where = f"{path}.locationInventoryInfo[{i}]"
+        levels.append(_level(sku_id, fields.expect_object(entry, where), where, "skuId"))
+    return tuple(levels)
+
+
+def _level(sku_id: str, record: Mapping[str, Any], path: str, *also_used: str) -> InventoryLevel:
+    return fields.build(
+        path,
+        InventoryLevel,
+        sku_id=sku_id,
+        location_id=fields.text(record.get("locationId"), f"{path}.locationId"),
+        available=fields.integer(record.get("stockLevel"), f"{path}.stockLevel") or 0,
+        threshold=fields.integer(record.get("stockThreshold"), f"{path}.stockThreshold"),
+        backorderable=fields.integer(record.get("backorderLevel"), f"{path}.backorderLevel"),
+        status=fields.text(record.get("availabilityStatusMsg"), f"{path}.availabilityStatusMsg"),
+        extra=fields.leftovers(
+            record,
+            "locationId",
+            "stockLevel",
+            "stockThreshold",
+            "backorderLevel",
+            "availabilityStatusMsg",
+            *also_used,
+        ),
+    )
+
+
+def shipping_method_from_occ(payload: Any, *, currency: str, path: str = "shippingMethod") -> ShippingMethod:
+    """Map an OCC shipping method with its price ranges.
+
+    The ``ranges`` of a ``priceRange`` calculator (or of a method that names none)
+    become rates bounded by the order subtotal (``high`` ``null`` is open-ended). Other
+    calculators' ranges measure something else (weight), so only a single unbounded
+    range becomes a rate; otherwise the ranges stay in ``extra``.
+    """
+    method = fields.expect_object(payload, path)
+    ranges = fields.expect_list(method.get("ranges"), f"{path}.ranges")
+    calculator = method.get("shippingCalculator")
+    unbounded = len(ranges) == 1 and isinstance(ranges[0], dict) and ranges[0].get("high") is None
+    by_subtotal = calculator in (None, "priceRange") or unbounded
+    rates = [_rate(r, currency, f"{path}.ranges[{i}]") for i, r in enumerate(ranges)] if by_subtotal else []
+    used = ("id", "repositoryId", "displayName", "description", "enabled") + (("ranges",) if by_subtotal else ())
+    return fields.build(
+        path,
+        ShippingMethod,
+        id=fields.record_id(method, path),
+        title=fields.text(method.get("displayName"), f"{path}.displayName") or "",
+        description=fields.text(method.get("description"), f"{path}.description"),
+        enabled=fields.flag(method.get("enabled"), f"{path}.enabled"),
+        rates=rates,
+        extra=fields.leftovers(method, *used),
+    )
+
+
+def _rate(payload: Any, currency: str, path: str) -> ShippingRate:
+    entry = fields.expect_object(payload, path)
+    amount = fields.money(entry.get("amount"), currency, f"{path}.amount")
+    if amount is None:
+        raise MappingError("a shipping range needs an amount", path=f"{path}.amount")
+    return fields.build(
+        path,
+        ShippingRate,
+        id=fields.text(entry.get("repositoryId"), f"{path}.repositoryId"),
+        amount=amount,
+        min_subtotal=fields.amount(entry.get("low"), f"{path}.low"),
+        max_subtotal=fields.amount(entry.get("high"), f"{path}.high"),
+    )
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def order_from_occ(payload: Any, *, reference_property: str, currency: str, path: str = "order") -> Order:
+    """Map an OCC order (admin ``getOrder``/``getOrders`` or agent ``createOrder``).
+
+    :param reference_property: The order property holding the channel's reference,
+        read at the top level or from ``dynamicProperties``.
+    :param currency: Used when ``priceInfo`` has no ``currencyCode``.
+    """
+    order = fields.expect_object(payload, path)
+    price_info = fields.expect_object(order.get("priceInfo") or {}, f"{path}.priceInfo")
+    currency = fields.text(price_info.get("currencyCode"), f"{path}.priceInfo.currencyCode") or currency
+    if "commerceItems" in order:
+        items_key, items_path = "commerceItems", f"{path}.commerceItems"
+        items = fields.expect_list(order["commerceItems"], items_path)
+    else:
+        items_key, items_path = "shoppingCart", f"{path}.shoppingCart.items"
+        items = fields.expect_list(
+            fields.expect_object(order.get("shoppingCart") or {}, f"{path}.shoppingCart").get("items"), items_path
+        )
+    state = fields.text(order.get("state"), f"{path}.state")
+    if not state:
+        raise MappingError("an order needs a state", path=f"{path}.state")
+    address, address_key = _order_address(order, path)
+    return fields.build(
+        path,
+        Order,
+        id=fields.record_id(order, path),
+        reference=_reference(order, reference_property, path),
+        state=state,
+        lines=[_line(item, currency, f"{items_path}[{i}]") for i, item in enumerate(items)],
+        totals=_totals(price_info, currency, f"{path}.priceInfo") if price_info else None,
+        shipping_address=address,
+        created_at=fields.timestamp(order.get("creationDate") or order.get("submittedDate"), f"{path}.creationDate"),
+        updated_at=fields.timestamp(order.get("lastModifiedDate"), f"{path}.lastModifiedDate"),
+        extra=fields.leftovers(
+            order,
+            "id",
+            "state",
+            "priceInfo",
+            items_key,
+            reference_property,
+            "creationDate",
+            "lastModifiedDate",
+            *((address_key,) if address_key else ()),
+        ),
+    )
+
+
+def _reference(order: Mapping[str, Any], name: str, path: str) -> str | None:
+    """Read the reference property at the top level, or from ``dynamicProperties``."""
+    if order.get(name) is not None:
+        return fields.text(order[name], f"{path}.{name}")
+    for i, prop in enumerate(fields.expect_list(order.get("dynamicProperties"), f"{path}.dynamicProperties")):
+        if isinstance(prop, dict) and prop.get("id") == name:
+            return fields.text(prop.get("value"), f"{path}.dynamicProperties[{i}].value")
+    return None
+
+
+def _line(payload: Any, currency: str, path: str) -> OrderLine:
+    item = fields.expect_object(payload, path)
+    info = fields.expect_object(item.get("priceInfo") or {}, f"{path}.priceInfo")
+    on_sale = bool(info.get("onSale")) and info.get("salePrice") is not None
+    unit = info.get("salePrice") if on_sale else info.get("listPrice")
+    return fields.build(
+        path,
+        OrderLine,
+        product_id=fields.text(item.get("productId"), f"{path}.productId"),
+        sku_id=fields.text(item.get("catRefId"), f"{path}.catRefId"),
+        quantity=fields.integer(item.get("quantity"), f"{path}.quantity"),
+        price=fields.money(unit, currency, f"{path}.priceInfo.listPrice"),
+    )
+
+
+def _totals(info: Mapping[str, Any], currency: str, path: str) -> OrderTotals:
+    total = fields.money(info.get("total"), currency, f"{path}.total")
+    if total is None:
+        raise MappingError("an order's priceInfo needs a total", path=f"{path}.total")
+    return OrderTotals(
+        subtotal=fields.money(info.get("subTotal"), currency, f"{path}.subTotal"),
+        shipping=fields.money(info.get("shipping"), currency, f"{path}.shipping"),
+        tax=fields.money(info.get("tax"), currency, f"{path}.tax"),
+        total=total,
+    )
+
+
+def _order_address(order: Mapping[str, Any], path: str) -> tuple[Address | None, str | None]:
+    """Return the order's shipping address and the top-level key it came from."""
+    if order.get("shippingAddress"):
+        return address_from_occ(order["shippingAddress"], path=f"{path}.shippingAddress"), "shippingAddress"
+    groups = fields.expect_list(order.get("shippingGroups"), f"{path}.shippingGroups")
+    if groups and isinstance(groups[0], dict) and groups[0].get("shippingAddress"):
+        return address_from_occ(groups[0]["shippingAddress"], path=f"{path}.shippingGroups[0].shippingAddress"), None
+    return None, None
+
+
+def address_from_occ(payload: Any, *, path: str = "address") -> Address | None:
+    """Map an OCC address; ``None`` when it lacks a name, street, city or country."""
+    data = fields.expect_object(payload, path)
+    names = (fields.text(data.get(k), f"{path}.{k}") for k in ("firstName", "lastName"))
+    name = " ".join(n for n in names if n) or fields.text(data.get("companyName"), f"{path}.companyName")
+    line1 = fields.text(data.get("address1"), f"{path}.address1")
+    city = fields.text(data.get("city"), f"{path}.city")
+    country = fields.text(data.get("country") or data.get("selectedCountry"), f"{path}.country")
+    if not (name and line1 and city and country):
+        return None
+    return fields.build(
+        path,
+        Address,
+        name=name,
+        line1=line1,
+        line2=fields.text(data.get("address2"), f"{path}.address2"),
+        city=city,
+        region=fields.text(data.get("state"), f"{path}.state"),
+        postal_code=fields.text(data.get("postalCode"), f"{path}.postalCode"),
+        country=country.upper(),
+        email=fields.text(data.get("email"), f"{path}.email"),
+        phone=fields.text(data.get("phoneNumber"), f"{path}.phoneNumber"),
+    )
+
+
+def address_to_occ(address: Address) -> dict[str, Any]:
+    """Return *address* as an OCC address (the name split at its first space)."""
+    first, _, last = address.name.partition(" ")
+    payload: dict[str, Any] = {"firstName": first, "lastName": last, "address1": address.line1}
+    optional = {
+        "address2": address.line2,
+        "state": address.region,
+        "postalCode": address.postal_code,
+        "email": address.email,
+        "phoneNumber": address.phone,
+    }
+    payload.update({k: v for k, v in optional.items() if v})
+    payload.update(city=address.city, country=address.country, selectedCountry=address.country)
+    return payload
+
+
+def order_payload_from_draft(draft: OrderDraft, *, reference_property: str) -> dict[str, Any]:
+    """Return the body of ``POST /ccappagent/v1/orders`` (``op: createOrder``) for *draft*.
+
+    The draft's reference travels as the custom order property *reference_property*;
+    ``draft.extra`` entries become further top-level (custom) properties, never
+    overriding the fields set here.
+    """
+    body: dict[str, Any] = dict(draft.extra)
+    body.update(
+        op="createOrder",
+        shoppingCart={
+            "items": [
+                {"productId": ln.product_id, "catRefId": ln.sku_id, "quantity": ln.quantity} for ln in draft.lines
+            ]
+        },
+        shippingMethod={"value": draft.shipping_method_id},
+        shippingAddress=address_to_occ(draft.shipping_address),
+    )
+    body[reference_property] = draft.reference
+    if draft.billing_address is not None:
+        body["billingAddress"] = address_to_occ(draft.billing_address)
+    if draft.payment is not None:
+        body["payments"] = [_payment_to_occ(draft.payment)]
+    if draft.customer is not None and draft.customer.id:
+        body["profileId"] = draft.customer.id
+    if draft.customer is not None and draft.customer.email and not draft.shipping_address.email:
+        body["shippingAddress"]["email"] = draft.customer.email
+    return body
+
+
+def _payment_to_occ(payment: Payment) -> dict[str, Any]:
+    entry: dict[str, Any] = dict(payment.extra)
+    entry["type"] = payment.type
+    if payment.po_number:
+        entry["PONumber"] = payment.po_number
+    if payment.amount is not None:
+        entry["amount"] = float(payment.amount.amount)  # OCC takes JSON numbers
+    return entry
+
+
+def _absolute(url: str, storefront: str) -> str:
+    """Resolve an OCC path on *storefront*, encoding what OCC leaves unencoded ("urls are not encoded")."""
+    url = url.strip()
+    if _UNSAFE.search(url):
+        url = quote(url, safe=_URL_SAFE)
+    if url.startswith("//"):
+        return "https:" + url
+    if url.startswith("/"):
+        return storefront + url
+    return url if _SCHEME.match(url) else urljoin(storefront + "/", url)
+
+
+def _images(
+    payload: Mapping[str, Any], *, storefront: str, alt: str | None, path: str
+) -> tuple[list[Image], tuple[str, ...]]:
+    """Return the images of the largest size *payload* lists, and the keys read."""
+    for primary_key, list_key in _IMAGE_KEYS:
+        primary, listed = payload.get(primary_key), payload.get(list_key)
+        if not primary and not listed:
+            continue
+        if primary is not None and type(primary) is not str:
+            raise MappingError(f"expected text, got {type(primary).__name__}", path=f"{path}.{primary_key}")
+        urls = [primary] if primary else []
+        for i, url in enumerate(fields.expect_list(listed, f"{path}.{list_key}")):
+            if type(url) is not str:
+                raise MappingError(f"expected text, got {type(url).__name__}", path=f"{path}.{list_key}[{i}]")
+            if url and url not in urls:
+                urls.append(url)
+        images = [Image(url=_absolute(u, storefront), alt=alt, role="primary" if u == primary else None) for u in urls]
+        return images, (primary_key, list_key)
+    return [], ()
+
+
+def _variant_aliases(value: Any, path: str) -> dict[str, str]:
+    """Map a product's ``productVariantOptions`` to {SKU property: option name}."""
+    aliases: dict[str, str] = {}
+    for i, option in enumerate(fields.expect_list(value, path)):
+        entry = fields.expect_object(option, f"{path}[{i}]")
+        alias = fields.text(
+            entry.get("mapKeyPropertyAlias") or entry.get("optionId"), f"{path}[{i}].mapKeyPropertyAlias"
+        )
+        if alias:
+            aliases[alias] = fields.text(entry.get("optionName"), f"{path}[{i}].optionName") or alias
+    return aliases
+
+
+def _category_ids(value: Any, path: str) -> list[str]:
+    ids = []
+    for i, category in enumerate(fields.expect_list(value, path)):
+        entry = fields.expect_object(category, f"{path}[{i}]")
+        category_id = fields.text(entry.get("repositoryId") or entry.get("id"), f"{path}[{i}].repositoryId")
+        if category_id:
+            ids.append(category_id)
+    return ids

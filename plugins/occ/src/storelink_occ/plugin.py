@@ -1,0 +1,400 @@
+"""The Oracle Commerce Cloud platform: storelink's hook implementations for OCC.
+
+Registered as the entry point ``storelink.platforms: occ``. Reads use the Admin API
+(``/ccadmin/v1``) with an ``admin`` token; orders are created on the Store Extension
+Agent API (``/ccappagent/v1``, on the storefront host) with an ``agent`` token. Both
+tokens come from the same application key. The core drives everything here: it owns
+the HTTP client, the tokens, retries and the paging loop; each hook makes the one
+request it describes and maps the answer (:mod:`storelink_occ.mapping`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from storelink import (
+    AccessReport,
+    AccessToken,
+    AuthorizationError,
+    Capability,
+    CapabilityCheck,
+    ConfigurationError,
+    Cursor,
+    ErrorDetail,
+    InventoryLevel,
+    MappingError,
+    NotFoundError,
+    OffsetCursor,
+    Order,
+    OrderDraft,
+    Page,
+    PlatformContext,
+    PlatformInfo,
+    PluginError,
+    Product,
+    RejectedError,
+    ShippingMethod,
+    StoreURL,
+    hookimpl,
+)
+from storelink_occ import api, auth, mapping, urls
+from storelink_occ.credentials import CREDENTIAL_SCHEMA
+from storelink_occ.settings import SETTINGS_SCHEMA, OccSettings
+
+__all__ = [
+    "authenticate",
+    "check_access",
+    "create_order",
+    "describe_error",
+    "fetch_inventory",
+    "fetch_orders",
+    "fetch_products",
+    "fetch_shipping_methods",
+    "find_order",
+    "get_order",
+    "normalize_store_url",
+    "platform_info",
+    "refresh_token",
+]
+
+#: OCC's default and documented page size for list endpoints.
+PAGE_SIZE = 250
+
+#: SKUs looked up per page when inventory is read for given SKUs (one request each).
+SKU_PAGE_SIZE = 25
+
+#: The order id the ``create_orders`` probe asks for; it never exists.
+PROBE_ORDER_ID = "storelink-access-probe"
+
+SETUP_GUIDE = (
+    "Sign in to the OCC admin console (the address ends in /occs-admin) and copy the part "
+    "up to the first '/' after the host: that is your store URL.",
+    "Open Settings > Web APIs > Registered Applications and click Register Application.",
+    "Name it (for example 'storelink'), choose an expiration, and save: OCC creates an "
+    "Application ID and an Application Key.",
+    "Click 'Click to reveal' next to the Application Key and copy it into the Application Key field.",
+    "If orders are created on a storefront host other than the admin host, enter it as the Storefront URL setting.",
+    "To revoke access later, open the application there and click Reset (a new key) or Delete.",
+)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+@hookimpl
+def platform_info() -> PlatformInfo:
+    """Describe OCC: its credential schema, settings, capabilities and setup guide."""
+    return PlatformInfo(
+        slug=api.PLATFORM,
+        title="Oracle Commerce Cloud",
+        credential_schema=CREDENTIAL_SCHEMA,
+        capabilities=frozenset(Capability),
+        setup_guide=SETUP_GUIDE,
+        audiences=auth.AUDIENCES,
+        settings_schema=SETTINGS_SCHEMA,
+        store_url_example="https://p1234567c1prd-admin.occa.ocs.oraclecloud.com",
+        docs_url="https://docs.oracle.com/en/cloud/saas/cx-commerce/",
+    )
+
+
+@hookimpl
+def normalize_store_url(raw: str, allow_loopback: bool) -> StoreURL:
+    """Return the canonical admin origin for what the merchant entered."""
+    return urls.normalize_store_url(raw, allow_loopback=allow_loopback)
+
+
+@hookimpl
+def describe_error(response: httpx.Response) -> ErrorDetail | None:
+    """Decode OCC's error envelope (``message``, ``errorCode``, ``errors[]``)."""
+    return api.describe_error(response)
+
+
+# --------------------------------------------------------------------------- auth
+
+
+@hookimpl
+async def authenticate(ctx: PlatformContext, audience: str) -> AccessToken:
+    """Log in to the ``admin`` or ``agent`` surface with the application key."""
+    return await auth.login(ctx, audience)
+
+
+@hookimpl
+async def refresh_token(ctx: PlatformContext, token: AccessToken) -> AccessToken | None:
+    """Renew an admin token with ``/ccadmin/v1/refresh``; ``None`` to log in again."""
+    return await auth.refresh(ctx, token)
+
+
+@hookimpl
+async def check_access(ctx: PlatformContext) -> AccessReport:
+    """Probe each capability with one cheap request.
+
+    Reads are probed with ``limit=1`` lists. Order creation is probed by asking the
+    agent surface for an order that does not exist: "not found" proves that the agent
+    login works and the token is accepted, without creating anything.
+    """
+    agent_base = OccSettings.from_mapping(ctx.settings).agent_base_url
+    probes: list[tuple[Capability, str, str, dict[str, str | int] | None]] = [
+        (Capability.PRODUCTS, "fetch_products", "/ccadmin/v1/products", {"limit": 1}),
+        (Capability.ORDERS, "fetch_orders", "/ccadmin/v1/orders", {"limit": 1}),
+        (Capability.INVENTORY, "fetch_inventory", "/ccadmin/v1/inventories", {"limit": 1}),
+        (Capability.SHIPPING_METHODS, "fetch_shipping_methods", "/ccadmin/v1/shippingMethods", None),
+        (Capability.CREATE_ORDERS, "create_order", f"/ccappagent/v1/orders/{PROBE_ORDER_ID}", None),
+    ]
+    checks = [
+        await _probe(ctx, capability, operation, path, params, agent_base)
+        for capability, operation, path, params in probes
+    ]
+    return AccessReport(checks=checks)
+
+
+async def _probe(
+    ctx: PlatformContext,
+    capability: Capability,
+    operation: str,
+    path: str,
+    params: dict[str, str | int] | None,
+    agent_base: str | None,
+) -> CapabilityCheck:
+    audience = "agent" if capability is Capability.CREATE_ORDERS else "admin"
+    try:
+        await api.call(
+            ctx,
+            "GET",
+            path,
+            operation=operation,
+            audience=audience,
+            params=params,
+            base_url=agent_base if audience == "agent" else None,
+        )
+    except (AuthorizationError, ConfigurationError) as exc:
+        return CapabilityCheck(capability=capability, ok=False, detail=exc.message)
+    except RejectedError as exc:
+        # The agent probe asks for an order that does not exist: a refusal by the
+        # surface itself shows that the agent login worked and the token was accepted.
+        if capability is not Capability.CREATE_ORDERS:
+            return CapabilityCheck(capability=capability, ok=False, detail=str(exc))
+    return CapabilityCheck(capability=capability, ok=True)
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@hookimpl
+async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Product]:
+    """Return one page of ``/ccadmin/v1/products`` with child SKUs as variants."""
+    settings = OccSettings.from_mapping(ctx.settings)
+    offset, limit = _offset(cursor, PAGE_SIZE, "fetch_products")
+    body = await api.call(
+        ctx,
+        "GET",
+        "/ccadmin/v1/products",
+        operation="fetch_products",
+        params={"offset": offset, "limit": limit, "totalResults": "true", "includePrices": "true"},
+    )
+    storefront = settings.agent_base_url or ctx.store_url.origin
+    items = _items(body)
+    products = [
+        mapping.product_from_occ(p, currency=settings.currency, storefront=storefront, path=f"items[{i}]")
+        for i, p in enumerate(items)
+    ]
+    return _page(products, body, offset=offset, limit=limit, count=len(items))
+
+
+@hookimpl
+async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datetime | None) -> Page[Order]:
+    """Return one page of ``/ccadmin/v1/orders``, oldest first, filtered by date with SCIM.
+
+    The date property (``submittedDate`` unless the ``order_date_property`` setting
+    says otherwise) is both the filter (``ge`` *since*) and the sort key.
+    """
+    settings = OccSettings.from_mapping(ctx.settings)
+    offset, limit = _offset(cursor, PAGE_SIZE, "fetch_orders")
+    prop = settings.order_date_property
+    params: dict[str, str | int] = {
+        "offset": offset,
+        "limit": limit,
+        "totalResults": "true",
+        "sort": f"{prop}:asc",
+    }
+    if since is not None:
+        params.update(queryFormat="SCIM", q=f"{prop} ge {_scim_string(_iso(since))}")
+    body = await api.call(ctx, "GET", "/ccadmin/v1/orders", operation="fetch_orders", params=params)
+    items = _items(body)
+    orders = [_order(settings, o, f"items[{i}]") for i, o in enumerate(items)]
+    return _page(orders, body, offset=offset, limit=limit, count=len(items))
+
+
+@hookimpl
+async def get_order(ctx: PlatformContext, order_id: str) -> Order:
+    """Return ``/ccadmin/v1/orders/{id}``."""
+    settings = OccSettings.from_mapping(ctx.settings)
+    body = await api.call(ctx, "GET", f"/ccadmin/v1/orders/{quote(order_id, safe='')}", operation="get_order")
+    return _order(settings, body, "order")
+
+
+@hookimpl
+async def fetch_inventory(
+    ctx: PlatformContext, cursor: Cursor | None, sku_ids: tuple[str, ...] | None
+) -> Page[InventoryLevel]:
+    """Return one page of stock levels per SKU and location.
+
+    Without *sku_ids*, a page of ``/ccadmin/v1/inventories`` (its items are products
+    with one record per SKU and location). With *sku_ids*, one
+    ``/ccadmin/v1/inventories/{id}`` per SKU, :data:`SKU_PAGE_SIZE` SKUs per page; an
+    unknown SKU has no levels. ``Page.total`` is not set: OCC counts products or SKUs,
+    not levels.
+    """
+    if sku_ids is not None:
+        return await _inventory_of(ctx, cursor, sku_ids)
+    offset, limit = _offset(cursor, PAGE_SIZE, "fetch_inventory")
+    body = await api.call(
+        ctx,
+        "GET",
+        "/ccadmin/v1/inventories",
+        operation="fetch_inventory",
+        params={"offset": offset, "limit": limit, "totalResults": "true"},
+    )
+    items = _items(body)
+    levels = [level for i, item in enumerate(items) for level in mapping.inventory_from_occ(item, path=f"items[{i}]")]
+    page = _page(levels, body, offset=offset, limit=limit, count=len(items))
+    return attrs.evolve(page, total=None)
+
+
+async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tuple[str, ...]) -> Page[InventoryLevel]:
+    offset, limit = _offset(cursor, SKU_PAGE_SIZE, "fetch_inventory")
+    levels: list[InventoryLevel] = []
+    for sku_id in sku_ids[offset : offset + limit]:
+        try:
+            body = await api.call(
+                ctx, "GET", f"/ccadmin/v1/inventories/{quote(sku_id, safe='')}", operation="fetch_inventory"
+            )
+        except NotFoundError:
+            continue
+        levels.extend(mapping.inventory_from_occ(body, path=f"inventories[{sku_id!r}]"))
+    end = offset + limit
+    return Page(items=levels, next=OffsetCursor(offset=end, limit=limit) if end < len(sku_ids) else None)
+
+
+@hookimpl
+async def fetch_shipping_methods(ctx: PlatformContext) -> list[ShippingMethod]:
+    """Return every shipping method (``enabledOnly=false``), as a bare list or ``{items}``."""
+    settings = OccSettings.from_mapping(ctx.settings)
+    body = await api.call(
+        ctx,
+        "GET",
+        "/ccadmin/v1/shippingMethods",
+        operation="fetch_shipping_methods",
+        params={"enabledOnly": "false"},
+    )
+    methods = body if isinstance(body, list) else _items(body)
+    return [
+        mapping.shipping_method_from_occ(m, currency=settings.currency, path=f"items[{i}]")
+        for i, m in enumerate(methods)
+    ]
+
+
+# --------------------------------------------------------------------------- orders
+
+
+@hookimpl
+async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
+    """Create *draft* with ``POST /ccappagent/v1/orders`` (``op: createOrder``).
+
+    The reference travels as the custom order property named by the
+    ``order_reference_property`` setting, where :func:`find_order` looks for it.
+    """
+    settings = OccSettings.from_mapping(ctx.settings)
+    body = await api.call(
+        ctx,
+        "POST",
+        "/ccappagent/v1/orders",
+        operation="create_order",
+        audience="agent",
+        json=mapping.order_payload_from_draft(draft, reference_property=settings.reference_property),
+        idempotent=False,
+        reference=draft.reference,
+        base_url=settings.agent_base_url,
+    )
+    order = _order(settings, body, "order")
+    # OCC echoes custom properties only when they are configured to be returned;
+    # the order carries the reference either way, since it was sent in it.
+    return order if order.reference is not None else attrs.evolve(order, reference=draft.reference)
+
+
+@hookimpl
+async def find_order(ctx: PlatformContext, reference: str) -> Order | None:
+    """Search ``/ccadmin/v1/orders`` with SCIM for the order carrying *reference*."""
+    settings = OccSettings.from_mapping(ctx.settings)
+    prop = settings.reference_property
+    body = await api.call(
+        ctx,
+        "GET",
+        "/ccadmin/v1/orders",
+        operation="find_order",
+        params={"queryFormat": "SCIM", "q": f"{prop} eq {_scim_string(reference)}", "limit": 10},
+    )
+    orders = [_order(settings, o, f"items[{i}]") for i, o in enumerate(_items(body))]
+    matches = [o for o in orders if o.reference == reference]
+    if len(matches) > 1:
+        ctx.log.warning("%d OCC orders carry reference %s; using %s", len(matches), reference, matches[0].id)
+    return matches[0] if matches else None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _order(settings: OccSettings, payload: Any, path: str) -> Order:
+    return mapping.order_from_occ(
+        payload, reference_property=settings.reference_property, currency=settings.currency, path=path
+    )
+
+
+def _offset(cursor: Cursor | None, default_limit: int, hook: str) -> tuple[int, int]:
+    if cursor is None:
+        return 0, default_limit
+    if isinstance(cursor, OffsetCursor):
+        return cursor.offset, cursor.limit
+    raise PluginError(f"OCC pages by offset; got {type(cursor).__name__}", plugin=api.PLATFORM, hook=hook)
+
+
+def _items(body: Any) -> list[Any]:
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise MappingError("expected a list envelope with 'items'", path="items")
+    return items
+
+
+def _page(items: list[Any], body: Any, *, offset: int, limit: int, count: int) -> Page[Any]:
+    """Build a page from an OCC list envelope, with the cursor of the next one.
+
+    *count* is the number of records OCC returned (before mapping). The next page starts
+    after them; there is one while ``totalResults`` says more remain, or, when the total
+    is missing, while pages come back full. A server that clamps ``limit`` echoes the
+    effective one, which the next cursor keeps.
+    """
+    total = body.get("totalResults")
+    total = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+    echoed = body.get("limit")
+    if isinstance(echoed, int) and not isinstance(echoed, bool) and 0 < echoed < limit:
+        limit = echoed
+    end = offset + count
+    more = count > 0 and (end < total if total is not None else count >= limit)
+    return Page(items=items, next=OffsetCursor(offset=end, limit=limit) if more else None, total=total)
+
+
+def _iso(moment: datetime) -> str:
+    """Format *moment* as OCC does: UTC, milliseconds, ``Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("since must be timezone-aware")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _scim_string(value: str) -> str:
+    """Quote *value* as a SCIM string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
