@@ -170,3 +170,13 @@ def test_the_blocking_facade_over_loopback(tmp_path: Path) -> None:
             assert session.get_order(result.order.id).id == result.order.id
         assert hub.check(conn.id).ok
         assert hub.remove(conn.id).status is ConnectionStatus.REMOVED
+
+
+async def test_the_key_expiry_is_recorded_so_hosts_can_warn(hub: Hub, sim: OccSimulator) -> None:
+    """``credentials_expire_at`` carries the key's ``exp`` claim to the connection, and reconnect updates it."""
+    conn = await hub.connect("occ", store_url=ORIGIN, credentials=sim.issue_credentials(lifetime_days=30))
+    assert conn.credentials_expire_at is not None
+    assert 29 * 86400 < (conn.credentials_expire_at - conn.created_at).total_seconds() <= 30 * 86400 + 5
+    assert (await hub.get(conn.id)).credentials_expire_at == conn.credentials_expire_at
+    again = await hub.reconnect(conn.id, credentials=sim.issue_credentials())
+    assert again.credentials_expire_at is None

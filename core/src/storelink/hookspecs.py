@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import httpx
 
     from storelink.context import PlatformContext
+    from storelink.credentials import Credentials
     from storelink.models import (
         AccessReport,
         AccessToken,
@@ -61,6 +62,7 @@ PLATFORM_HOOKS = (
     "platform_info",
     "normalize_store_url",
     "describe_error",
+    "credentials_expire_at",
     "authenticate",
     "refresh_token",
     "check_access",
@@ -72,6 +74,9 @@ PLATFORM_HOOKS = (
     "fetch_inventory",
     "fetch_shipping_methods",
 )
+
+#: Platform hooks that are plain functions (pure: no I/O); the others are ``async def``.
+PURE_HOOKS = ("platform_info", "normalize_store_url", "describe_error", "credentials_expire_at")
 
 #: Hooks called on every plugin; results ignored.
 EVENT_HOOKS = ("connection_created", "connection_status_changed", "token_refreshed", "order_created")
@@ -127,6 +132,22 @@ def describe_error(response: httpx.Response) -> ErrorDetail | None:
     :param response: The error response (its body is loaded).
     :return: The platform's message, code and request id, or ``None`` if the body is
         not in the platform's error format.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def credentials_expire_at(credentials: Credentials) -> datetime | None:
+    """Return when the credentials stop working, when they say so themselves.
+
+    Optional and pure (no network). Called when a connection is created or
+    reconnected; the result is stored as ``Connection.credentials_expire_at`` so a
+    host can warn the merchant before the key expires. Read it for that warning only,
+    never for a trust decision.
+
+    :param credentials: The parsed credentials.
+    :return: An aware datetime, or ``None`` when the credentials carry no expiry.
 
     .. versionadded:: 0.1
     """

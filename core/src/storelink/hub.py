@@ -329,6 +329,7 @@ class Hub:
             updated_at=now,
             settings=chosen,
             label=label,
+            credentials_expire_at=handle.credentials_expire_at(parsed),
         )
         envelopes, plain = self._seal(conn, parsed)
         await self.store.insert_connection(conn, envelopes, plain)
@@ -430,6 +431,9 @@ class Hub:
         envelopes, plain = self._seal(conn, parsed)
         await self.store.replace_credentials(conn.id, envelopes, plain)
         await self.runtimes.drop(conn.id)
+        expiry = handle.credentials_expire_at(parsed)
+        if expiry != conn.credentials_expire_at:
+            await self.store.update_connection(attrs.evolve(conn, credentials_expire_at=expiry, updated_at=_now()))
         return await self._set_status(conn.id, ConnectionStatus.ACTIVE, reason=None)
 
     async def remove(self, connection_id: str) -> Connection:

@@ -31,6 +31,7 @@ from stevedore import ExtensionManager, NamedExtensionManager
 
 from storelink import hookspecs
 from storelink.context import PlatformContext
+from storelink.credentials import Credentials
 from storelink.errors import PluginError, StorelinkError, StoreURLError
 from storelink.models import (
     AccessReport,
@@ -136,7 +137,7 @@ class Registry:
 
     def _check_kind(self, plugin: object, name: str, label: str) -> None:
         impl = getattr(plugin, name)
-        async_hooks = set(hookspecs.PLATFORM_HOOKS) - {"platform_info", "normalize_store_url", "describe_error"}
+        async_hooks = set(hookspecs.PLATFORM_HOOKS) - set(hookspecs.PURE_HOOKS)
         opts: Any = self.pm.parse_hookimpl_opts(plugin, name) or {}
         if opts.get("wrapper") or opts.get("hookwrapper"):
             return
@@ -343,6 +344,15 @@ class Platform:
             return None
         result = self._sync("describe_error", (ErrorDetail, type(None)), response=response)
         return cast("ErrorDetail | None", result)
+
+    def credentials_expire_at(self, credentials: Credentials) -> datetime | None:
+        """Return when *credentials* expire, or ``None`` (also when the hook is not implemented)."""
+        if not self.implements("credentials_expire_at"):
+            return None
+        result = self._sync("credentials_expire_at", (datetime, type(None)), credentials=credentials)
+        if result is not None and result.tzinfo is None:
+            raise self._fail("credentials_expire_at", "returned a naive datetime; return an aware one")
+        return cast("datetime | None", result)
 
     # ------------------------------------------------------------------ async hooks
 

@@ -298,3 +298,22 @@ def test_autoload_can_be_switched_off(site: Path, monkeypatch: pytest.MonkeyPatc
     assert "hidden" not in registry.available()
     with pytest.raises(PluginError, match="autoload is off"):
         registry.platform("hidden")
+
+
+def test_credentials_expire_at_is_optional_and_must_be_aware() -> None:
+    from datetime import datetime
+
+    plain = Registry(autoload=False).register_platform(make_platform("alpha"))
+    creds = SCHEMA.parse({"key": "k"})
+    assert plain.credentials_expire_at(creds) is None
+
+    module = make_platform("beta")
+
+    @hookimpl
+    def credentials_expire_at(credentials: Any) -> datetime:
+        return datetime(2030, 1, 1)  # naive on purpose
+
+    module.credentials_expire_at = credentials_expire_at  # type: ignore[attr-defined]
+    naive = Registry(autoload=False).register_platform(module)
+    with pytest.raises(PluginError, match=r"credentials_expire_at.*naive"):
+        naive.credentials_expire_at(creds)

@@ -24,6 +24,7 @@ from storelink import (
     Capability,
     CapabilityCheck,
     ConfigurationError,
+    Credentials,
     Cursor,
     ErrorDetail,
     InventoryLevel,
@@ -43,7 +44,7 @@ from storelink import (
     hookimpl,
 )
 from storelink_occ import api, auth, mapping, urls
-from storelink_occ.credentials import CREDENTIAL_SCHEMA
+from storelink_occ.credentials import CREDENTIAL_SCHEMA, application_key_expires_at
 from storelink_occ.settings import SETTINGS_SCHEMA, OccSettings
 
 __all__ = [
@@ -112,6 +113,12 @@ def normalize_store_url(raw: str, allow_loopback: bool) -> StoreURL:
 def describe_error(response: httpx.Response) -> ErrorDetail | None:
     """Decode OCC's error envelope (``message``, ``errorCode``, ``errors[]``)."""
     return api.describe_error(response)
+
+
+@hookimpl
+def credentials_expire_at(credentials: Credentials) -> datetime | None:
+    """Read the application key's ``exp`` claim, for the "key expires soon" warning."""
+    return application_key_expires_at(credentials)
 
 
 # --------------------------------------------------------------------------- auth
