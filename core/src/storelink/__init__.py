@@ -30,6 +30,9 @@ from storelink.errors import (
     VaultError,
 )
 from storelink.hookspecs import hookimpl
+from storelink.http import ConnectionRuntime, EgressPolicy, HttpConfig
+from storelink.hub import Hub
+from storelink.ledger import OrderResult
 from storelink.models import (
     AccessReport,
     AccessToken,
@@ -60,6 +63,9 @@ from storelink.models import (
     Variant,
 )
 from storelink.plugins import Platform, Registry, default_registry
+from storelink.store import ConnectionStore, open_store
+from storelink.syncapi import SyncHub
+from storelink.vault import KeyRing, Vault
 
 __all__ = [
     "AccessReport",
@@ -72,8 +78,10 @@ __all__ = [
     "ConflictError",
     "Connection",
     "ConnectionRevokedError",
+    "ConnectionRuntime",
     "ConnectionStateError",
     "ConnectionStatus",
+    "ConnectionStore",
     "CredentialField",
     "CredentialSchema",
     "Credentials",
@@ -81,10 +89,14 @@ __all__ = [
     "Cursor",
     "Customer",
     "EgressError",
+    "EgressPolicy",
     "ErrorDetail",
+    "HttpConfig",
+    "Hub",
     "Image",
     "InputError",
     "InventoryLevel",
+    "KeyRing",
     "MappingError",
     "Money",
     "NotFoundError",
@@ -93,6 +105,7 @@ __all__ = [
     "OrderDraft",
     "OrderLine",
     "OrderOutcomeUnknown",
+    "OrderResult",
     "OrderTotals",
     "Page",
     "Payment",
@@ -112,15 +125,18 @@ __all__ = [
     "StoreURL",
     "StoreURLError",
     "StorelinkError",
+    "SyncHub",
     "TokenCursor",
     "UnknownKeyError",
     "Variant",
+    "Vault",
     "VaultError",
     "__version__",
     "default_registry",
     "get_platform",
     "hookimpl",
     "list_platforms",
+    "open_store",
 ]
 
 

@@ -1,0 +1,50 @@
+"""Static check: where ``Secret.reveal()`` is called in the source tree, pinned (T2.7).
+
+The HTTP layer reveals a secret in exactly one place, where the ``Authorization``
+header is built. Every other call site is listed here with its reason; a new one makes
+this test fail until someone decides it belongs on the list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+ALLOWED = {
+    # The one place a secret leaves the process over the network.
+    "core/src/storelink/http/auth.py": 1,
+    # CredentialSchema.parse re-wraps a Secret it was given (strip, validate, new Secret).
+    "core/src/storelink/credentials.py": 1,
+    # The hub seals credentials into the vault (encrypted at rest).
+    "core/src/storelink/hub.py": 1,
+    # The contract kit's leak scan needs the values it searches for.
+    "core/src/storelink/testing/harness.py": 3,
+    "core/src/storelink/testing/live.py": 1,
+    # The OCC plugin reads the application key's (unverified) expiry claim.
+    "plugins/occ/src/storelink_occ/credentials.py": 1,
+}
+
+
+def reveal_sites() -> Counter[str]:
+    sources = [*ROOT.glob("core/src/**/*.py"), *ROOT.glob("plugins/*/src/**/*.py")]
+    return Counter(
+        {
+            str(path.relative_to(ROOT)): n
+            for path in sources
+            if (n := len(re.findall(r"\.reveal\(", path.read_text(encoding="utf-8"))))
+        }
+    )
+
+
+def test_reveal_is_called_only_at_the_pinned_sites() -> None:
+    assert dict(reveal_sites()) == ALLOWED
+
+
+def test_the_http_layer_reveals_in_exactly_one_place() -> None:
+    http = {path: n for path, n in reveal_sites().items() if path.startswith("core/src/storelink/http/")}
+    assert http == {"core/src/storelink/http/auth.py": 1}
+    source = (ROOT / "core/src/storelink/http/auth.py").read_text(encoding="utf-8")
+    assert 'request.headers["Authorization"] = "Bearer " + secret.reveal()' in source
