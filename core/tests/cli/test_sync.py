@@ -1,0 +1,145 @@
+"""``storelink sync``: JSON Lines per kind, resumable without duplicates, incremental orders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storelink.session import Session
+
+from .conftest import Cli, Sim, one_line_error
+
+
+def _ids(path: Path, key: str = "id") -> list[str]:
+    return [json.loads(line)[key] for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def conn(run_cli: Cli, occ: Sim) -> str:
+    return run_cli.connect(occ)
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
+    """Make the next sync stop as if Ctrl-C was pressed once *pages* pages are done."""
+    original = Session.pages
+
+    async def pages_then_interrupt(self: Session, kind: str, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        done = 0
+        async for item in original(self, kind, *args, **kwargs):
+            if done == pages:
+                raise KeyboardInterrupt
+            yield item
+            done += 1
+
+    monkeypatch.setattr(Session, "pages", pages_then_interrupt)
+
+
+def test_sync_writes_one_file_per_kind(run_cli: Cli, conn: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli("sync", conn, "--to", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "inventory.jsonl",
+        "orders.jsonl",
+        "products.jsonl",
+        "shipping.jsonl",
+    ]
+    products = _ids(out / "products.jsonl")
+    assert len(products) == 300 == len(set(products))
+    assert json.loads((out / "inventory.jsonl").read_text().splitlines()[0])["sku_id"]
+    assert _ids(out / "shipping.jsonl")
+    assert "products" in result.stdout
+    assert "300" in result.stdout
+    assert "products" in result.stderr  # the progress bar
+
+
+def test_sync_only_some_kinds_with_json_results(run_cli: Cli, conn: str, tmp_path: Path) -> None:
+    results = run_cli.json_lines("sync", conn, "--to", str(tmp_path), "--only", "shipping,products")
+    assert [r["kind"] for r in results] == ["products", "shipping"]
+    assert results[0]["items"] == 300
+    assert results[0]["resumed_after"] is None
+    assert not (tmp_path / "orders.jsonl").exists()
+
+
+def test_an_interrupted_sync_resumes_from_its_checkpoint_without_duplicates(
+    run_cli: Cli, conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, pages=1)
+        result = run_cli("sync", conn, "--to", str(tmp_path), "--only", "products")
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: sync interrupted; run the same command again to resume from the last page"
+    )
+    written = _ids(tmp_path / "products.jsonl")
+    assert 0 < len(written) < 300
+    with (tmp_path / "products.jsonl").open("a") as f:
+        f.write('{"id": "half-written line of a page the checkpoint does not cover"')
+
+    (result,) = run_cli.json_lines("sync", conn, "--to", str(tmp_path), "--only", "products")
+    assert result["resumed_after"] == len(written)
+    products = _ids(tmp_path / "products.jsonl")
+    assert len(products) == 300 == len(set(products))
+    assert products[: len(written)] == written
+
+
+def test_a_finished_sync_starts_over_and_orders_continue_incrementally(run_cli: Cli, conn: str, tmp_path: Path) -> None:
+    first = {r["kind"]: r for r in run_cli.json_lines("sync", conn, "--to", str(tmp_path), "--only", "products,orders")}
+    before = _ids(tmp_path / "orders.jsonl", "reference")
+    assert first["orders"]["items"] == len(before)
+    assert first["orders"]["since"] is None
+
+    (product,) = run_cli.json_lines("products", conn, "--limit", "1")
+    method = run_cli.json_lines("shipping-methods", conn)[0]
+    draft = {
+        "reference": "sync-incremental-1",
+        "lines": [{"product_id": product["id"], "sku_id": product["variants"][0]["id"], "quantity": 1}],
+        "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Syracuse", "country": "US"},
+        "shipping_method_id": method["id"],
+    }
+    assert run_cli("order", "create", conn, "-f", "-", input=json.dumps(draft)).exit_code == 0
+
+    again = {r["kind"]: r for r in run_cli.json_lines("sync", conn, "--to", str(tmp_path), "--only", "products,orders")}
+    assert again["products"]["items"] == 300
+    assert len(_ids(tmp_path / "products.jsonl")) == 300
+    assert again["orders"]["since"] is not None
+    after = _ids(tmp_path / "orders.jsonl", "reference")
+    assert after == [*before, "sync-incremental-1"]
+
+    (full,) = run_cli.json_lines("sync", conn, "--to", str(tmp_path), "--only", "orders", "--full")
+    assert full["since"] is None
+    assert len(_ids(tmp_path / "orders.jsonl")) == full["items"] == len(before) + 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--to", "{dir}", "--only", "products,prices"], "unknown kind 'prices'"),
+        (["--to", "{dir}", "--only", ","], "unknown kind"),
+        (["--to", "{file}"], "is a file"),
+        (["--only", "products"], "Missing option '--to'"),
+    ],
+)
+def test_sync_refuses_bad_input_with_exit_code_2(
+    run_cli: Cli, conn: str, tmp_path: Path, args: list[str], expected: str
+) -> None:
+    (tmp_path / "file").write_text("")
+    args = [a.format(dir=tmp_path, file=tmp_path / "file") for a in args]
+    assert expected in one_line_error(run_cli("sync", conn, *args), 2)
+
+
+def test_sync_of_an_unknown_connection_exits_2(run_cli: Cli, tmp_path: Path) -> None:
+    assert "no connection" in one_line_error(run_cli("sync", "occ_nope", "--to", str(tmp_path)), 2)
+
+
+def test_a_second_sync_to_the_same_directory_is_refused_while_one_runs(run_cli: Cli, conn: str, tmp_path: Path) -> None:
+    import fcntl
+
+    with (tmp_path / ".storelink-sync.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert "another storelink sync" in one_line_error(run_cli("sync", conn, "--to", str(tmp_path)), 2)
+    assert run_cli("sync", conn, "--to", str(tmp_path), "--only", "shipping").exit_code == 0
