@@ -5,6 +5,10 @@ The public API is what ``__all__`` lists; everything else is internal.
 
 from __future__ import annotations
 
+import importlib as _importlib
+from typing import TYPE_CHECKING
+from typing import Any as _Any
+
 from storelink._version import __version__
 from storelink.context import PlatformContext, PlatformHTTP
 from storelink.credentials import CredentialField, Credentials, CredentialSchema, Secret
@@ -30,9 +34,6 @@ from storelink.errors import (
     VaultError,
 )
 from storelink.hookspecs import hookimpl
-from storelink.http import ConnectionRuntime, EgressPolicy, HttpConfig
-from storelink.hub import Hub
-from storelink.ledger import OrderResult
 from storelink.models import (
     AccessReport,
     AccessToken,
@@ -63,9 +64,44 @@ from storelink.models import (
     Variant,
 )
 from storelink.plugins import Platform, Registry, default_registry
-from storelink.store import ConnectionStore, open_store
-from storelink.syncapi import SyncHub
-from storelink.vault import KeyRing, Vault
+
+if TYPE_CHECKING:
+    from storelink.http import ConnectionRuntime, EgressPolicy, HttpConfig
+    from storelink.hub import Hub
+    from storelink.ledger import OrderResult
+    from storelink.store import ConnectionStore, open_store
+    from storelink.syncapi import SyncHub
+    from storelink.vault import KeyRing, Vault
+
+#: Public names whose modules are imported on first use, so that ``import storelink``
+#: (and every CLI command) stays cheap: the HTTP stack, the store and the vault load
+#: only when a host reaches for them.
+_LAZY = {
+    "ConnectionRuntime": "storelink.http",
+    "ConnectionStore": "storelink.store",
+    "EgressPolicy": "storelink.http",
+    "HttpConfig": "storelink.http",
+    "Hub": "storelink.hub",
+    "KeyRing": "storelink.vault",
+    "OrderResult": "storelink.ledger",
+    "SyncHub": "storelink.syncapi",
+    "Vault": "storelink.vault",
+    "open_store": "storelink.store",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'storelink' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AccessReport",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from attrs import field, frozen
+
+if TYPE_CHECKING:
+    import httpx
 
 from storelink.credentials import Credentials, Secret
 from storelink.models import StoreURL

@@ -23,13 +23,16 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import httpx
 import pluggy
 from stevedore import ExtensionManager, NamedExtensionManager
 
 from storelink import hookspecs
+
+if TYPE_CHECKING:
+    import httpx
+
 from storelink.context import PlatformContext
 from storelink.credentials import Credentials
 from storelink.errors import PluginError, StorelinkError, StoreURLError

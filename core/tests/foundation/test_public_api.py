@@ -14,7 +14,7 @@ def test_all_is_sorted_and_complete() -> None:
         for name in dir(storelink)
         if not name.startswith("_") and not isinstance(getattr(storelink, name), types.ModuleType)
     }
-    stray = public - set(storelink.__all__) - {"annotations"}
+    stray = public - set(storelink.__all__) - {"annotations", "TYPE_CHECKING"}
     assert not stray, f"public names not in __all__: {sorted(stray)}"
 
 
@@ -35,3 +35,15 @@ def test_get_platform_and_list_platforms_find_occ() -> None:
     assert info.slug == "occ"
     assert info.title == "Oracle Commerce Cloud"
     assert "occ" in [p.slug for p in storelink.list_platforms()]
+
+
+def test_heavy_modules_load_on_first_use_only() -> None:
+    """``import storelink`` stays cheap: the HTTP stack, store and vault load lazily."""
+    import subprocess
+    import sys
+
+    heavy = "('httpx', 'storelink.hub', 'storelink.vault')"
+    code = f"import sys, storelink; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    assert out.strip() == "[]"
+    assert storelink.Hub.__name__ == "Hub"
