@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Self
 import attrs
 import httpx
 import platformdirs
-from attrs import frozen
+from attrs import field, frozen
 
 from storelink.context import PlatformContext
 from storelink.credentials import Credentials, Secret
@@ -45,6 +46,7 @@ from storelink.errors import (
     AuthorizationError,
     ConnectionStateError,
     CredentialsError,
+    InputError,
     RetryableError,
 )
 from storelink.http import Clock, EgressPolicy, HttpConfig, SystemClock
@@ -75,6 +77,18 @@ class Validation:
     platform: str
     store_url: StoreURL
     report: AccessReport
+    credentials: Credentials = field(repr=False, eq=False)
+    settings: Mapping[str, str] = field(factory=dict)
+    checked_at: float = field(factory=time.monotonic, repr=False, eq=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every capability is allowed, so :meth:`Hub.save` would accept it."""
+        return self.report.ok
+
+
+#: How long a :class:`Validation` may be used to save a connection without probing again.
+VALIDATION_TTL = 300.0
 
 
 def _now() -> datetime:
@@ -296,7 +310,7 @@ class Hub:
         """
         handle, url, parsed, chosen = self._prepare(platform, store_url, credentials, settings)
         report = await self._probe(handle, url, parsed, chosen)
-        return Validation(platform=handle.slug, store_url=url, report=report)
+        return Validation(platform=handle.slug, store_url=url, report=report, credentials=parsed, settings=chosen)
 
     async def connect(
         self,
@@ -317,8 +331,27 @@ class Hub:
             first); nothing is stored.
         :raises StoreURLError: As :meth:`validate`, and the other errors it raises.
         """
-        handle, url, parsed, chosen = self._prepare(platform, store_url, credentials, settings)
-        _require(await self._probe(handle, url, parsed, chosen))
+        validation = await self.validate(platform, store_url=store_url, credentials=credentials, settings=settings)
+        return await self.save(validation, label=label)
+
+    async def save(self, validation: Validation, *, label: str | None = None) -> Connection:
+        """Store a connection from a :meth:`validate` result, without probing the store again.
+
+        Lets a caller show the validation report and then save what was checked, with
+        one login instead of two. Fires ``connection_created``.
+
+        :param validation: A result of :meth:`validate` on this hub, at most
+            five minutes old.
+        :param label: A name for people (``"Acme EU store"``).
+        :return: The new, ``active`` connection.
+        :raises AuthorizationError: The validation found a capability denied.
+        :raises InputError: The validation is too old; validate again.
+        """
+        if time.monotonic() - validation.checked_at > VALIDATION_TTL:
+            raise InputError(f"the validation is older than {VALIDATION_TTL:g} s; validate again", path="validation")
+        _require(validation.report)
+        handle = self.platform(validation.platform)
+        parsed, url, chosen = validation.credentials, validation.store_url, validation.settings
         now = _now()
         conn = Connection(
             id=f"{handle.slug}_{secrets.token_hex(6)}",

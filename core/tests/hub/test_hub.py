@@ -360,3 +360,25 @@ async def test_open_defaults_to_the_user_data_directory(
     assert (home / "storelink.db").exists()
     assert stat.S_IMODE(os.stat(home / "keys").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+
+
+async def test_save_stores_a_validation_with_one_login(hub: Hub, shop: FakeShop) -> None:
+    validation = await hub.validate("fakeshop", store_url=ORIGIN, credentials={"api_key": shop.key})
+    logins = hub.stats.logins
+    conn = await hub.save(validation, label="saved")
+    assert hub.stats.logins == logins
+    assert (await hub.get(conn.id)).label == "saved"
+    assert "api_key" not in repr(validation)
+
+
+async def test_save_refuses_a_stale_validation(hub: Hub, shop: FakeShop) -> None:
+    import attrs
+
+    from storelink import InputError
+    from storelink.hub import VALIDATION_TTL
+
+    validation = await hub.validate("fakeshop", store_url=ORIGIN, credentials={"api_key": shop.key})
+    stale = attrs.evolve(validation, checked_at=validation.checked_at - VALIDATION_TTL - 1)
+    with pytest.raises(InputError, match="validate again"):
+        await hub.save(stale)
+    assert await hub.connections() == []

@@ -116,7 +116,7 @@ def connect(
             out.note(f"Checking the credentials with {handle.info.title}...")
             validation = await hub.validate(platform, store_url=url, credentials=credentials, settings=settings)
             show_report(out.err, validation.report)
-            return await hub.connect(platform, store_url=url, credentials=credentials, settings=settings, label=label)
+            return await hub.save(validation, label=label)
 
     conn = run(go())
     if out.json:

@@ -119,7 +119,7 @@ class _Demo:
         self.say("normalised", Text(validation.store_url.origin, style="green"))
         self.say("access", "login ok; each capability probed:")
         show_report(self.console, validation.report, indent=14)
-        conn = await hub.connect("occ", store_url=typed, credentials=credentials, label="demo store")
+        conn = await hub.save(validation, label="demo store")
         self.say("connection", Text(f"{conn.id} ({conn.status.value}), key stored encrypted", style="green"))
         return conn.id
 
