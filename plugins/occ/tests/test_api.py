@@ -95,6 +95,21 @@ def test_an_error_in_200_at_login_is_a_credentials_error(fixture: Load) -> None:
         api.read_json(response(200, fixture("error_oauth")), operation="login")
 
 
+@pytest.mark.parametrize("operation", ["login", "refresh"])
+@pytest.mark.parametrize("status", [None, 401, 500, 400])
+def test_an_auth_error_in_200_never_carries_the_body_into_the_error(operation: str, status: int | None) -> None:
+    # A login/refresh endpoint that echoes the key in a form the JWT mask misses
+    # (here: the key's payload only) must not put it into the exception text.
+    echoed = "CANARY-app-key-payload-4f2a9c"
+    body: dict[str, Any] = {"errorCode": "20303", "message": f"invalid key {echoed}"}
+    if status is not None:
+        body["status"] = str(status)
+    with pytest.raises(StorelinkError) as caught:
+        api.read_json(response(200, body), operation=operation)
+    assert echoed not in str(caught.value)
+    assert echoed not in repr(caught.value)
+
+
 def test_a_body_that_is_not_json_is_a_platform_error() -> None:
     with pytest.raises(PlatformError, match="not JSON; check the store URL") as caught:
         api.read_json(response(200, b"<html>login</html>"), operation="fetch_products")

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import httpx
 
 from storelink import (
@@ -137,6 +138,10 @@ def read_json(response: httpx.Response, *, operation: str) -> Any:
         ) from None
     if is_error_envelope(body):
         detail = error_detail(body, headers=response.headers)
+        if detail is not None and operation in AUTH_OPERATIONS:
+            # A login or refresh body never goes into an error: it may echo the key or
+            # token in a form the masking does not recognise (reliability.md 2.2).
+            detail = attrs.evolve(detail, message=None)
         raise error_for(_status_of(body), detail, operation=operation)
     return body
 
