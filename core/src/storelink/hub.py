@@ -44,6 +44,7 @@ from storelink.context import PlatformContext
 from storelink.credentials import Credentials, Secret
 from storelink.errors import (
     AuthorizationError,
+    ConfigurationError,
     ConnectionStateError,
     CredentialsError,
     InputError,
@@ -258,7 +259,14 @@ class Hub:
         url = handle.normalize_store_url(raw, allow_loopback=self.egress.allow_loopback)
         parsed = handle.info.credential_schema.parse(credentials)
         chosen: dict[str, str] = {}
-        for name, value in handle.info.settings_schema.parse(settings or {}).items():
+        try:
+            parsed_settings = handle.info.settings_schema.parse(settings or {})
+        except CredentialsError as exc:  # the settings schema reuses the credential parser: not a key problem
+            known = [f.name for f in handle.info.settings_schema]
+            if exc.field not in known:
+                raise ConfigurationError(f"unknown setting {exc.field!r}; expected one of {known}") from None
+            raise ConfigurationError(f"setting {exc.field!r}: {exc.message}") from None
+        for name, value in parsed_settings.items():
             if isinstance(value, Secret):
                 raise CredentialsError(f"setting {name!r} is declared secret; it must be a credential", field=name)
             chosen[name] = value

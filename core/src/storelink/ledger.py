@@ -58,6 +58,8 @@ Sleep = Callable[[float], Awaitable[None]]
 #: the caller (401/403) before looking at the order.
 _NO_ORDER_MADE = (CredentialsError, AuthorizationError, EgressError, ConfigurationError)
 _OPEN = (SubmissionState.SENDING, SubmissionState.UNKNOWN)
+#: What to do about a reference the platform refused: it stays spent, so a fixed draft needs a new one.
+_REFUSED_ACTION = "a refused reference is spent: send the fixed draft under a new reference"
 
 
 @frozen(kw_only=True)
@@ -127,10 +129,13 @@ class OrderLedger:
         async with self._local((connection_id, draft.reference)):
             row, claimed = await self.store.claim_submission(connection_id, draft.reference, digest)
             if row.payload_hash != digest:
-                raise ConflictError(
+                conflict = ConflictError(
                     f"order reference {draft.reference!r} was already submitted with a different payload",
                     operation="create_order",
                 )
+                if row.state is SubmissionState.FAILED:  # a refused reference stays spent: say so
+                    conflict.action = _REFUSED_ACTION
+                raise conflict
             return await _Submission(self, row, draft, send, find, replayed=not claimed).run()
 
     async def reconcile(self, connection_id: str, *, find: Find) -> list[Submission]:
@@ -205,7 +210,9 @@ class _Submission:
                 order = order_from_jsonable(json.loads(row.order_json or "null"))
                 return OrderResult(order=order, replayed=self.replayed)
             if row.state is SubmissionState.FAILED:
-                raise RejectedError(f"order {row.reference!r} was refused when first submitted: {row.last_error}")
+                refused = RejectedError(f"order {row.reference!r} was refused when first submitted: {row.last_error}")
+                refused.action = _REFUSED_ACTION
+                raise refused
             if row.state is SubmissionState.PENDING:
                 if await self.move(SubmissionState.SENDING, expect=SubmissionState.PENDING):
                     await self.attempt()

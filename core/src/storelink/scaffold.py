@@ -125,7 +125,9 @@ def render_plugin(name: str, dest: str | os.PathLike[str]) -> Path:
     parent = Path(dest)
     target = parent / names.distribution
     if target.exists():
-        raise InputError(f"{target} already exists; choose another --dir or remove it", path="--dir")
+        exists = InputError(f"{target} already exists", path="--dir")
+        exists.action = "choose another --dir or remove it"
+        raise exists
     source = template_dir()
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{names.distribution}-", dir=parent))

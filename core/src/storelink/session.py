@@ -98,8 +98,7 @@ class Session:
     def _usable(self, conn: Connection) -> None:
         if conn.status is ConnectionStatus.REVOKED:
             raise ConnectionRevokedError(
-                f"connection {conn.id} is revoked ({conn.last_error or 'its credentials were rejected'}); "
-                "reconnect it with a new key",
+                f"connection {conn.id} is revoked ({conn.last_error or 'its credentials were rejected'})",
                 connection_id=conn.id,
             )
         if conn.status is ConnectionStatus.REMOVED:

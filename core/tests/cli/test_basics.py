@@ -136,11 +136,13 @@ def test_version(run_cli: Cli) -> None:
         ["platforms", "--all"],
         ["products"],
         ["sync", "x"],
+        ["connections", "list", "--status", "bogus"],
     ],
 )
 def test_usage_errors_are_one_line_with_exit_code_2(run_cli: Cli, args: list[str]) -> None:
     line = one_line_error(run_cli(*args), 2)
     assert "--help" in line
+    assert ".;" not in line
 
 
 def test_platforms_lists_occ_with_its_title_and_capabilities(run_cli: Cli) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def test_connect_json_prints_the_connection(run_cli: Cli, occ: Sim) -> None:
         (["occ", "--store-url", "{url}", "-c", "password=x"], None, "unknown name 'password'"),
         (["occ", "--store-url", "{url}", "-c", "application_key=@/nonexistent/key"], None, "cannot read"),
         (["occ", "--store-url", "{url}", "--setting", "colour=red"], "{key}", "unknown name 'colour'"),
+        (["occ", "--store-url", "{url}", "--setting", "currency=dollars"], "{key}", "setting 'currency'"),
         (["occ", "--store-url", "{url}"], "", "no value for Application Key"),
     ],
 )
@@ -142,7 +144,7 @@ def test_a_revoked_key_exits_3_then_reconnect_restores_the_connection(run_cli: C
     (conn,) = run_cli.json_lines("connections", "show", connection_id)
     assert conn["status"] == "revoked"
     refused = one_line_error(run_cli("products", connection_id), 3)
-    assert f"storelink connections reconnect {connection_id}" in refused
+    assert re.search(rf"is revoked \(.*\); reconnect it: storelink connections reconnect {connection_id}$", refused)
 
     one_line_error(run_cli("connections", "reconnect", connection_id, "-c", "application_key=@-", input=FOREIGN_KEY), 3)
     fresh = own_occ.sim.issue_credentials()["application_key"]

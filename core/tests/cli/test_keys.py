@@ -29,6 +29,7 @@ def test_rotate_with_the_key_file_rewraps_everything_then_the_old_key_retires(ru
     result = run_cli("keys", "rotate")
     assert result.exit_code == 0, result.stderr
     assert "1 credential(s) now sealed with" in result.stderr
+    assert f"storelink keys retire {old}" in result.stderr
     keys = _keys(run_cli)
     (new,) = (k for k, (is_active, _) in keys.items() if is_active)
     assert keys == {new: (True, 1), old: (False, 0)}

@@ -41,6 +41,9 @@ def test_the_demo_runs_end_to_end_and_ends_with_the_summary_table(env: dict[str,
     assert "rejected the credentials" in out
     assert "exit code 3" in out
     assert "status      revoked" in out
+    assert "WARNING" not in done.stderr  # the rejection is shown once, as the error line
+    assert "deleted at the end" in out
+    assert "reconnect it with a new key" not in " ".join(out.split())  # the action is given once, as a command
     summary = out[out.index("storelink demo: summary") :]
     assert summary.rstrip().splitlines()[-1].startswith("└")
     counts = {}

@@ -52,7 +52,8 @@ def test_plugin_new_renders_the_template_once(run_cli: Cli, tmp_path: Path) -> N
     assert (path / "pyproject.toml").is_file()
     assert (path / "src" / "storelink_big_shop").is_dir()
     assert "pip install" in result.stderr
-    assert "already exists" in one_line_error(run_cli("plugin", "new", "big_shop", "--dir", str(tmp_path)), 2)
+    line = one_line_error(run_cli("plugin", "new", "big_shop", "--dir", str(tmp_path)), 2)
+    assert line.endswith("already exists; choose another --dir or remove it")
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from storelink import (
     Address,
     AuthorizationError,
     Capability,
+    ConfigurationError,
     ConflictError,
     ConnectionRevokedError,
     ConnectionStateError,
@@ -138,8 +139,10 @@ async def test_validation_is_bounded_in_time(tmp_path: Any, registry: Registry, 
 
 
 async def test_an_unknown_setting_is_refused(hub: Hub, shop: FakeShop) -> None:
-    with pytest.raises(CredentialsError, match="unknown credential field 'colour'"):
+    # A bad setting is a configuration problem, not a rejected key (the CLI exits 2, not 3).
+    with pytest.raises(ConfigurationError, match="unknown setting 'colour'") as caught:
         await connect(hub, shop, settings={"colour": "red"})
+    assert not isinstance(caught.value, CredentialsError)
 
 
 # --------------------------------------------------------------------------- sessions

@@ -225,6 +225,17 @@ async def test_a_rejected_order_fails_and_its_replay_fails_the_same_way(ledger, 
     assert platform.orders == []
 
 
+async def test_a_refused_reference_says_a_fixed_draft_needs_a_new_reference(ledger, platform) -> None:  # type: ignore[no-untyped-def]
+    platform.script = ["400"]
+    with pytest.raises(RejectedError):
+        await submit(ledger, platform)
+    for fixed in (draft(), draft(quantity=2)):  # the same draft again, then a corrected one
+        with pytest.raises(RejectedError) as caught:
+            await submit(ledger, platform, fixed)
+        assert "under a new reference" in caught.value.action
+    assert platform.sends == 1
+
+
 async def test_an_error_that_proves_no_order_leaves_the_submission_pending(ledger, platform, store) -> None:  # type: ignore[no-untyped-def]
     platform.script = ["401"]
     with pytest.raises(CredentialsError):

@@ -101,7 +101,7 @@ class StorelinkGroup(click.Group):
             return ExitCode.OK
         except click.UsageError as exc:
             hint = f"see '{exc.ctx.command_path} --help'" if exc.ctx is not None else "see 'storelink --help'"
-            click.echo(one_line(f"error: {exc.format_message()}; {hint}"), err=True)
+            click.echo(one_line(f"error: {exc.format_message().rstrip().removesuffix('.')}; {hint}"), err=True)
             return exc.exit_code
         except click.ClickException as exc:
             click.echo(one_line(f"error: {exc.format_message()}"), err=True)

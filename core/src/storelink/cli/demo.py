@@ -17,6 +17,7 @@ and ``--db`` are not used.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import tempfile
 import time
@@ -63,9 +64,10 @@ class _Tally:
 class _Demo:
     """The demo's steps, printing as they go."""
 
-    def __init__(self, console: Console, directory: Path, products: int, token_ttl: float) -> None:
+    def __init__(self, console: Console, directory: Path, products: int, token_ttl: float, keep: bool = False) -> None:
         self.console = console
         self.directory = directory
+        self.keep = keep
         self.products = products
         self.token_ttl = token_ttl
         self.tally = _Tally()
@@ -91,7 +93,7 @@ class _Demo:
         self.step(1, "Start a simulated Oracle Commerce Cloud store")
         with serve_in_thread(sim.app) as base_url:
             self.say("store", f"{base_url}  ({self.products:,} products, tokens live {self.token_ttl:g} s)")
-            self.say("data", str(self.directory))
+            self.say("data", f"{self.directory}{'' if self.keep else '  (deleted at the end; --dir keeps it)'}")
             hub = await self._open_hub()
             async with hub:
                 connection_id = await self._connect(hub, base_url, credentials)
@@ -183,19 +185,29 @@ class _Demo:
         self.step(5, "Revoke the key in the store")
         sim.revoke_credentials(credentials)
         self.say("revoked", "the merchant regenerated the application key")
-        for attempt in ("next call", "and again"):
-            before = hub.stats.requests
-            try:
-                await session.shipping_methods()
-            except StorelinkError as exc:
-                self.tally.refused += 1
-                sent = hub.stats.requests - before
-                note = f"  (exit code {int(exit_code_for(exc))}, {sent} request(s) sent)"
-                self.say(attempt, Text.assemble((describe(exc), "red"), (note, "dim")))
-            else:
-                self.say(attempt, Text("succeeded: the key was not revoked", style="bold red"))
+        # The token manager logs the rejection as a warning; the demo shows it as the error line instead.
+        tokens_log = logging.getLogger("storelink.http.tokens")
+        level = tokens_log.level
+        tokens_log.setLevel(logging.ERROR)
+        try:
+            for attempt in ("next call", "and again"):
+                await self._call_revoked(hub, session, attempt)
+        finally:
+            tokens_log.setLevel(level)
         conn = await hub.get(session.connection.id)
         self.say("status", Text(conn.status.value, style="bold red" if conn.status.value == "revoked" else "bold"))
+
+    async def _call_revoked(self, hub: Hub, session: Session, attempt: str) -> None:
+        before = hub.stats.requests
+        try:
+            await session.shipping_methods()
+        except StorelinkError as exc:
+            self.tally.refused += 1
+            sent = hub.stats.requests - before
+            note = f"  (exit code {int(exit_code_for(exc))}, {sent} request(s) sent)"
+            self.say(attempt, Text.assemble((describe(exc), "red"), (note, "dim")))
+        else:
+            self.say(attempt, Text("succeeded: the key was not revoked", style="bold red"))
 
     def _summary(self, hub: Hub, seconds: float) -> None:
         stats = hub.stats
@@ -255,7 +267,7 @@ def demo(products: int, token_ttl: float, directory: Path | None) -> None:
     console = Console(highlight=False)
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
-        run(_Demo(console, directory.resolve(), products, token_ttl).run())
+        run(_Demo(console, directory.resolve(), products, token_ttl, keep=True).run())
         return
     with tempfile.TemporaryDirectory(prefix="storelink-demo-") as tmp:
         run(_Demo(console, Path(tmp), products, token_ttl).run())

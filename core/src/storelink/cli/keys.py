@@ -122,7 +122,8 @@ def rotate(state: CliState, batch: int, as_json: bool) -> None:
     if key_file is None:
         out.note(f"Once `storelink keys list` shows 0 for the old key, remove it from {ENV_VAR}.")
     else:
-        out.note(f"The old key {result['previous_key_id']} still decrypts; retire it: storelink keys retire ID")
+        previous = result["previous_key_id"]
+        out.note(f"The old key {previous} still decrypts; retire it: storelink keys retire {previous}")
 
 
 @keys.command()
