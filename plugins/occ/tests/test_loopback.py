@@ -142,7 +142,7 @@ def draft(sim: OccSimulator, reference: str) -> OrderDraft:
         reference=reference,
         lines=[OrderLine(product_id=product["id"], sku_id=product["childSKUs"][-1]["repositoryId"], quantity=1)],
         shipping_address=Address(name="Grace Hopper", line1="1 Navy Way", city="Arlington", country="US"),
-        shipping_method_id="standardShippingMethod",
+        shipping_method_id="ground",
     )
 
 

@@ -234,13 +234,13 @@ async def test_a_catalog_of_100000_products_costs_nothing_until_read() -> None:
         token = await login(client, sim.issue_credentials()["application_key"])
         body = (await client.get("/ccadmin/v1/products", params={"offset": 99_990}, headers=bearer(token))).json()
     assert body["totalResults"] == 100_000
-    assert [p["id"] for p in body["items"]][-1] == "prod200000"
+    assert [p["id"] for p in body["items"]][-1] == "prod100099"
     assert len(body["items"]) == 10
 
 
 async def test_product_by_id(simulator: OccSimulator, client: httpx.AsyncClient) -> None:
     token = await login(client, simulator.issue_credentials()["application_key"])
-    assert (await client.get("/ccadmin/v1/products/prod100002", headers=bearer(token))).json()["id"] == "prod100002"
+    assert (await client.get("/ccadmin/v1/products/prod101", headers=bearer(token))).json()["id"] == "prod101"
     assert_envelope(await client.get("/ccadmin/v1/products/prod999999", headers=bearer(token)), 404, "20031")
 
 
@@ -295,7 +295,7 @@ def order_body(sim: OccSimulator, reference: str, **extra: Any) -> dict[str, Any
         "shoppingCart": {
             "items": [{"productId": product["id"], "catRefId": product["childSKUs"][0]["repositoryId"], "quantity": 2}]
         },
-        "shippingMethod": {"value": "standardShippingMethod"},
+        "shippingMethod": {"value": "ground"},
         "shippingAddress": {"firstName": "Ada", "lastName": "L", "address1": "1 Main", "city": "X", "country": "US"},
         "x_storelink_reference": reference,
         **extra,
@@ -344,9 +344,9 @@ async def test_orders_are_created_stored_and_searchable_by_reference(
     [
         ({"op": "priceOrder"}, "28001"),
         ({"shoppingCart": {"items": []}}, "28100"),
-        ({"shoppingCart": {"items": [{"productId": "prod100002", "catRefId": "nope", "quantity": 1}]}}, "20032"),
-        ({"shoppingCart": {"items": [{"productId": "prod100001", "catRefId": "sku100002-1", "quantity": 1}]}}, "20031"),
-        ({"shoppingCart": {"items": [{"productId": "prod100002", "catRefId": "sku100002-1", "quantity": 0}]}}, "28101"),
+        ({"shoppingCart": {"items": [{"productId": "prod101", "catRefId": "nope", "quantity": 1}]}}, "20032"),
+        ({"shoppingCart": {"items": [{"productId": "prod100", "catRefId": "sku101_0", "quantity": 1}]}}, "20031"),
+        ({"shoppingCart": {"items": [{"productId": "prod101", "catRefId": "sku101_0", "quantity": 0}]}}, "28101"),
         ({"shippingMethod": {"value": "overnightShippingMethod"}}, "28130"),
         ({"shippingAddress": {"firstName": "No street"}}, "28120"),
     ],

@@ -20,8 +20,9 @@ from typing import Any
 
 __all__ = ["FIRST_PRODUCT", "Catalog", "iso"]
 
-#: Product ids are ``prod<FIRST_PRODUCT + index>``.
-FIRST_PRODUCT = 100001
+#: Product ids are ``prod<FIRST_PRODUCT + index>`` and SKU ids ``sku<N>_<j>`` (``prod100``,
+#: ``sku100_0``), the ids the documentation's example order uses.
+FIRST_PRODUCT = 100
 
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _CENT = Decimal("0.01")
@@ -170,8 +171,8 @@ class Catalog:
             combos = rng.sample(list(combinations(_COLORS[:3], _SIZES)), count)
             aliases = ("color", "size")
         skus = []
-        for j, combo in enumerate(combos, start=1):
-            sku_id = f"sku{product_id.removeprefix('prod')}-{j}"
+        for j, combo in enumerate(combos):
+            sku_id = f"sku{product_id.removeprefix('prod')}_{j}"
             uplift = Decimal(2 * _SIZES.index(combo[1])) if combo else Decimal(0)
             sku: dict[str, Any] = {
                 "repositoryId": sku_id,
@@ -202,7 +203,7 @@ class Catalog:
 
     def find_sku(self, sku_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Return ``(product, sku)`` for *sku_id*, or ``None``."""
-        digits, _, _ = sku_id.removeprefix("sku").partition("-")
+        digits, _, _ = sku_id.removeprefix("sku").partition("_")
         index = self.index_of(f"prod{digits}")
         if index is None:
             return None
@@ -309,7 +310,7 @@ def _method(
 
 
 _SHIPPING_METHODS = (
-    _method("standardShippingMethod", "Standard", 1, [(0, 49.99, 5.99), (50, 99.99, 3.99), (100, None, 0.0)]),
+    _method("ground", "Ground", 1, [(0, 49.99, 5.99), (50, 99.99, 3.99), (100, None, 0.0)]),
     _method("expressShippingMethod", "Express", 2, [(0, None, 14.99)]),
     _method("overnightShippingMethod", "Overnight", 3, [(0, None, 29.99)], enabled=False),
     _method("freightShippingMethod", "Freight", 4, [(0, 20, 20.0), (20, None, 45.0)], shippingCalculator="weightRange"),

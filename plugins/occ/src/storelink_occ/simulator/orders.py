@@ -231,7 +231,7 @@ class OrderBook:
                         {"productId": product["id"], "catRefId": sku["repositoryId"], "quantity": rng.randint(1, 3)}
                     ]
                 },
-                "shippingMethod": {"value": "standardShippingMethod"},
+                "shippingMethod": {"value": "ground"},
                 "shippingAddress": {
                     "firstName": "Sam",
                     "lastName": f"Shopper{n}",
