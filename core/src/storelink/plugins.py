@@ -85,6 +85,7 @@ class Registry:
         self._platforms: dict[str, object] = {}
         self._handles: dict[str, Platform] = {}
         self._cross_loaded = False
+        self._scan: dict[str, list[str]] | None = None
         self._lock = threading.RLock()
         # stevedore memoises entry points per group for the life of the process; a new
         # registry must see what is installed now (a plugin installed since start-up).
@@ -153,18 +154,30 @@ class Registry:
 
     # ------------------------------------------------------------------ discovery
 
+    def _installed(self, group: str) -> list[str]:
+        """Return the entry-point names of *group*, from one scan of the installed distributions.
+
+        Scanning reads every distribution's metadata, so a registry does it once for
+        both groups; the cost of loading one platform then does not grow with what
+        else is installed.
+        """
+        if self._scan is None:
+            found = importlib.metadata.entry_points()
+            self._scan = {g: sorted({ep.name for ep in found.select(group=g)}) for g in (PLATFORM_GROUP, PLUGIN_GROUP)}
+        return self._scan[group]
+
     def available(self) -> list[str]:
         """Return the slugs of every platform: registered, or installed as an entry point."""
         names = set(self._platforms)
         if self.autoload:
-            names.update(ep.name for ep in importlib.metadata.entry_points(group=PLATFORM_GROUP))
+            names.update(self._installed(PLATFORM_GROUP))
         return sorted(names)
 
     def _load_cross_cutting(self) -> None:
         if self._cross_loaded or not self.autoload:
             return
         self._cross_loaded = True
-        names = [ep.name for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP)]
+        names = self._installed(PLUGIN_GROUP)
         if not names:
             return
         manager: Any = NamedExtensionManager(
@@ -176,7 +189,7 @@ class Registry:
     def _load_platform(self, slug: str) -> None:
         if not self.autoload:
             raise PluginError(f"no platform {slug!r} is registered (autoload is off)", plugin=slug)
-        installed = {ep.name for ep in importlib.metadata.entry_points(group=PLATFORM_GROUP)}
+        installed = set(self._installed(PLATFORM_GROUP))
         if slug not in installed:
             choices = ", ".join(sorted(installed | set(self._platforms))) or "none"
             raise PluginError(

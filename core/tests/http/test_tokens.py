@@ -349,3 +349,30 @@ async def test_a_token_call_asking_for_a_token_is_a_plugin_error(make_runtime: A
     runtime = make_runtime(platform=fakes.make_platform(LoopingPlatform()))
     with pytest.raises(PluginError, match="audience=None"):
         await runtime.request("GET", "/items", operation="fetch_products", audience="default")
+
+
+async def test_requests_queued_behind_the_store_limit_get_their_token_when_they_go_out(
+    make_runtime: Any, store: Any, clock: Any, get: Any
+) -> None:
+    """40 reads through 2 slots, each taking 1 s, with 10 s tokens: 0 failures and 0 refused tokens.
+
+    A token attached when a request *enters* the queue would be 20 s old when it leaves.
+    """
+    store.lifetime = 10.0
+
+    async def slow_and_expiring(request: Any) -> None:
+        token = bearer(request)
+        issued_at = store.login_times[store.issued.index(token)] if token in store.issued else 0.0
+        if clock.now - issued_at >= store.lifetime:
+            store.valid.discard(token)
+        await asyncio.sleep(0)
+        clock.now += 1.0
+
+    store.before_resource = slow_and_expiring
+    runtime = make_runtime(config=HttpConfig(max_connections_per_store=2))
+    results = await asyncio.gather(*(get(runtime) for _ in range(40)), return_exceptions=True)
+
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    refused = [r for r in store.calls if r.url.path == "/items" and bearer(r) not in store.issued]
+    assert refused == []
+    assert len(store.to("/items")) == 40  # no request was refused and resent

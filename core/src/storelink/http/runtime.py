@@ -20,6 +20,7 @@ the scrubbing of :mod:`storelink.redaction`, which the runtime installs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -194,6 +195,11 @@ class ConnectionRuntime:
             trust_env=False,
             headers={"User-Agent": config.user_agent},
         )
+        # Requests that carry a token queue here *before* the token is attached, so a
+        # request that waited for a free slot longer than a token lives still leaves
+        # with a fresh one. Token-less calls (login, refresh) skip this queue: a login
+        # must not wait behind the requests that wait for it.
+        self._token_slots = asyncio.Semaphore(config.max_connections_per_store)
         self._ctx = PlatformContext(
             connection_id=connection_id,
             platform=platform.slug,
@@ -337,7 +343,7 @@ class ConnectionRuntime:
         timer = asyncio.timeout(deadline - self.clock.monotonic())
         sent = False
         try:
-            async with timer:
+            async with timer, self._token_slots if call.audience is not None else contextlib.nullcontext():
                 if call.audience is not None:
                     await self._tokens.get(call.audience)  # log in now, so a deadline hit here is "not sent"
                 sent = True

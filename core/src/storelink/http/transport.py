@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
@@ -116,6 +117,16 @@ class _ResponseStream(httpx.AsyncByteStream):
             await close()
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """Return the process's shared default TLS context (system trust store, verification on).
+
+    Building one loads the CA bundle (tens of milliseconds of CPU); every connection's
+    transport shares this one instead of building its own on the event loop.
+    """
+    return httpx.create_ssl_context()
+
+
 class EgressTransport(httpx.AsyncBaseTransport):
     """An httpx transport that refuses what *policy* refuses, down to the dialled address.
 
@@ -137,7 +148,7 @@ class EgressTransport(httpx.AsyncBaseTransport):
         limits = limits or httpx.Limits()
         self._policy = policy
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
+            ssl_context=ssl_context or default_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
