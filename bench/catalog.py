@@ -1,0 +1,309 @@
+"""Catalog throughput: read a whole catalog three ways (and a diagnostic fourth), same server.
+
+The OCC simulator runs in its own process (``bench/simserver.py``, uvicorn on
+loopback, its generated catalog memoized so that the server is not the bottleneck),
+with 0 ms or 20 ms of latency added to every request. Each contender reads its N
+products in a fresh child process (so each has its own peak RSS), the runs
+interleaved contender by contender:
+
+``storelink``
+    ``session.products()`` of a connection made through ``Hub.open`` with an egress
+    policy that allows loopback: plugin, HTTP layer, token manager, page loop, models.
+``httpx``
+    The baseline, the cost of the HTTP work itself: a minimal hand-written
+    ``httpx.AsyncClient`` loop that logs in once and pages with ``offset``/``limit``,
+    the same page size, the same headers and the same number of pages in flight as
+    storelink, and decodes each page's JSON (into dicts: no models).
+``httpx+mapping``
+    The baseline plus what the OCC plugin does to each page: decode with
+    ``parse_float=Decimal`` and map every item with ``product_from_occ``. A diagnostic
+    (10,000 products only): storelink minus this is the core's own cost (session, page
+    loop, HTTP layer, tokens); this minus the baseline is the plugin's mapping.
+``sequential``
+    The same hand-written loop with one page in flight: what most connectors do.
+
+Each child first reads one page (warm-up: connections, token, first-call costs), then
+times a full walk with the same client and token. Products per second is N divided by
+the walk's wall time; the child's CPU time per product during the walk is the
+client's own cost, whether or not the server is the bottleneck. The server's request
+counters check that every contender made the same page requests in its walk.
+
+Profile a contender with ``python -m bench.catalog client storelink --url URL
+--expect N --profile out.prof`` against ``python -m bench.simserver`` (credentials in
+``BENCH_CREDENTIALS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    PYTHON,
+    Figure,
+    Section,
+    SimProcess,
+    Stat,
+    Store,
+    command_text,
+    last_json_line,
+    run_child,
+    runs_for,
+    runs_note,
+    server_paths,
+)
+
+CONTENDERS = ("storelink", "httpx", "httpx+mapping", "sequential")
+#: Contenders run at every size; the others only up to DIAGNOSTIC_MAX products.
+MAIN_CONTENDERS = ("storelink", "httpx", "sequential")
+DIAGNOSTIC_MAX = 10_000
+PRODUCTS_PATH = "/ccadmin/v1/products"
+LOGIN_PATH = "/ccadmin/v1/login"
+
+
+# --------------------------------------------------------------------------- the contenders (child side)
+
+
+def storelink_shape() -> dict[str, int]:
+    """The page size and the pages in flight storelink uses for the OCC catalog."""
+    from storelink.paging import PagingConfig
+    from storelink_occ import plugin
+
+    return {"page_size": int(plugin.PAGE_SIZE), "concurrency": PagingConfig().concurrency}
+
+
+async def read_storelink(store: Store) -> dict[str, Any]:
+    """Walk the catalog with ``session.products()``; return the walk's figures."""
+    from storelink.http import EgressPolicy
+    from storelink.hub import Hub
+    from storelink.vault import KeyRing
+
+    with tempfile.TemporaryDirectory(prefix="storelink-bench-") as tmp:
+        hub = await Hub.open(
+            database=str(Path(tmp) / "bench.sqlite"), keys=KeyRing.generate("bench"), egress=EgressPolicy.for_tests()
+        )
+        async with hub:
+            connection = await hub.connect("occ", store_url=store.url, credentials=store.credentials)
+            async with hub.session(connection.id) as session:
+                async with aclosing(session.products()) as warm:
+                    async for _product in warm:
+                        break
+                pages = page_requests(store)
+                count = 0
+                cpu, start = time.process_time(), time.perf_counter()
+                async for _product in session.products():
+                    count += 1
+                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+                pages = page_requests(store) - pages
+    return {"products": count, "seconds": seconds, "cpu": cpu, "pages": pages}
+
+
+def page_requests(store: Store) -> int:
+    """How many product pages the bench server has answered for *store* so far."""
+    return server_paths(store.url).get(PRODUCTS_PATH, 0)
+
+
+async def read_httpx(store: Store, *, page_size: int, concurrency: int, mapped: bool = False) -> dict[str, Any]:
+    """Walk the catalog with a hand-written httpx loop, *concurrency* pages in flight.
+
+    :param mapped: Also decode and map each page as the OCC plugin does.
+    """
+    import httpx
+
+    from storelink_occ import api, mapping
+    from storelink_occ.settings import OccSettings
+
+    currency = OccSettings().currency
+
+    headers = {"X-CCAsset-Language": "en", "X-CCProfileType": "applicationAccess"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=store.url, limits=limits, trust_env=False, timeout=60) as client:
+        login = await client.post(
+            LOGIN_PATH,
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Bearer {store.credentials['application_key']}"},
+        )
+        login.raise_for_status()
+        headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+
+        async def page(offset: int) -> dict[str, Any]:
+            params: dict[str, str | int] = {
+                "offset": offset,
+                "limit": page_size,
+                "totalResults": "true",
+                "includePrices": "true",
+            }
+            response = await client.get(PRODUCTS_PATH, params=params, headers=headers)
+            response.raise_for_status()
+            if not mapped:
+                body: dict[str, Any] = response.json()
+                return body
+            body = api.read_json(response, operation="fetch_products")
+            products = [
+                mapping.product_from_occ(p, currency=currency, storefront=store.url, path=f"items[{i}]")
+                for i, p in enumerate(body["items"])
+            ]
+            return {"totalResults": body["totalResults"], "items": products}
+
+        await page(0)  # warm-up
+        pages = page_requests(store)
+        cpu, start = time.process_time(), time.perf_counter()
+        first = await page(0)
+        total = int(first["totalResults"])
+        count = len(first["items"])
+        offsets = iter(range(page_size, total, page_size))
+
+        async def worker() -> int:
+            got = 0
+            for offset in offsets:  # shared iterator: each worker takes the next offset
+                got += len((await page(offset))["items"])
+            return got
+
+        count += sum(await asyncio.gather(*(worker() for _ in range(concurrency))))
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        pages = page_requests(store) - pages
+    return {"products": count, "seconds": seconds, "cpu": cpu, "pages": pages}
+
+
+def client_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.catalog client")
+    parser.add_argument("contender", choices=CONTENDERS)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--expect", type=int, required=True, help="products in the catalog")
+    parser.add_argument("--page-size", type=int, default=250)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--profile", help="write cProfile stats of the walk here")
+    args = parser.parse_args(argv)
+    store = Store(urls={0.0: args.url}, credentials=json.loads(os.environ["BENCH_CREDENTIALS"]))
+    if args.contender == "storelink":
+        walk = read_storelink(store)
+    else:
+        concurrency = 1 if args.contender == "sequential" else args.concurrency
+        mapped = args.contender == "httpx+mapping"
+        walk = read_httpx(store, page_size=args.page_size, concurrency=concurrency, mapped=mapped)
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(asyncio.run, walk)
+        profiler.dump_stats(args.profile)
+    else:
+        result = asyncio.run(walk)
+    if result["products"] != args.expect:
+        print(f"read {result['products']} products, expected {args.expect}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+# --------------------------------------------------------------------------- the benchmark (parent side)
+
+
+def shape() -> dict[str, int]:
+    """Ask a child for storelink's page size and concurrency (the baseline copies them)."""
+    code = "import json; from bench.catalog import storelink_shape; print(json.dumps(storelink_shape()))"
+    return {k: int(v) for k, v in last_json_line(run_child([PYTHON, "-c", code]).stdout).items()}
+
+
+def run(
+    *,
+    quick: bool = False,
+    sizes: Sequence[int] | None = None,
+    latencies_ms: Sequence[float] = (0.0, 20.0),
+    repeat: int | None = None,
+) -> Section:
+    """Measure catalog throughput for each size and latency; return the section."""
+    sizes = tuple(sizes or ((2_000,) if quick else (10_000, 100_000)))
+    section = Section(
+        name="catalog",
+        title="Catalog throughput",
+        command="python bench/run.py --only catalog" + (" --quick" if quick else ""),
+        quick=quick,
+    )
+    s = shape()
+    section.notes.append(
+        f"Page size {s['page_size']} and {s['concurrency']} pages in flight for storelink and the httpx baseline "
+        "(read from storelink's own settings); 1 in flight for the sequential pager. "
+        f"{runs_note(sizes, quick=quick, repeat=repeat)} per contender, interleaved; "
+        "each run is a fresh process that reads one page to warm up, "
+        "then times a full walk."
+    )
+    for n in sizes:
+        with SimProcess(products=n, latencies_ms=latencies_ms, memoize=True) as sim:
+            for latency in latencies_ms:
+                url = sim.stores[0].urls[latency]
+                env = {"BENCH_CREDENTIALS": json.dumps(sim.stores[0].credentials)}
+                contenders = CONTENDERS if n <= DIAGNOSTIC_MAX else MAIN_CONTENDERS
+                results: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+                runs = runs_for(n, quick=quick, repeat=repeat)
+                for _ in range(runs):
+                    for contender in contenders:
+                        cmd = [PYTHON, "-m", "bench.catalog", "client", contender, "--url", url, "--expect", str(n)]
+                        cmd += ["--page-size", str(s["page_size"]), "--concurrency", str(s["concurrency"])]
+                        child = run_child(cmd, env=env, peak=True)
+                        data = last_json_line(child.stdout)
+                        data.update(peak_kb=child.peak_kb, cmd=cmd)
+                        results[contender].append(data)
+                _add_figures(section, results, n=n, latency=latency, server=sim.command)
+    return section
+
+
+def _add_figures(
+    section: Section, results: dict[str, list[dict[str, Any]]], *, n: int, latency: float, server: str
+) -> None:
+    where = f"N={n:,}, {latency:g} ms"
+    rates = {c: Stat.of([n / r["seconds"] for r in rs]) for c, rs in results.items()}
+    peaks = {c: Stat.of([r["peak_kb"] / 1024 for r in rs]) for c, rs in results.items()}
+    cpus = {c: Stat.of([r["cpu"] / n * 1e6 for r in rs]) for c, rs in results.items()}
+    base, seq = rates["httpx"].median, rates["sequential"].median
+    for contender, stat in rates.items():
+        ratio = "baseline" if contender == "httpx" else f"{stat.median / base:.2f}x httpx"
+        target, met = "", None
+        if contender == "storelink":
+            target, met = ">= 0.90x httpx", stat.median / base >= 0.90
+            if latency >= 20:
+                ratio += f", {stat.median / seq:.1f}x sequential"
+                target += "; >= 3x sequential"
+                met = met and stat.median / seq >= 3.0
+        cmd = command_text(results[contender][0]["cmd"], {"BENCH_CREDENTIALS": "<key>"})
+        section.add(
+            Figure.from_stat(
+                f"products/s, {contender}, {where}",
+                stat,
+                "products/s",
+                ratio=ratio,
+                target=target,
+                met=met,
+                command=f"{cmd}  (server: {server})",
+            )
+        )
+    for label, stats, unit in (
+        ("client CPU per product in the walk", cpus, "us"),
+        ("peak RSS (whole process)", peaks, "MiB"),
+    ):
+        for contender, stat in stats.items():
+            ratio = "baseline" if contender == "httpx" else f"{stat.median / stats['httpx'].median:.2f}x httpx"
+            section.add(
+                Figure.from_stat(f"{label}, {contender}, {where}", stat, unit, ratio=ratio, command="(same runs)")
+            )
+    pages = {c: sorted({r["pages"] for r in rs}) for c, rs in results.items()}
+    same = len({tuple(p) for p in pages.values()}) == 1 and all(len(p) == 1 for p in pages.values())
+    shown = ", ".join(f"{c} {'/'.join(map(str, p))}" for c, p in pages.items())
+    section.notes.append(
+        f"{where}: page requests per timed walk: {shown}" + ("" if same else " (NOT the same for every contender)")
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "client":
+        raise SystemExit(client_main(sys.argv[2:]))
+    raise SystemExit("usage: python -m bench.catalog client CONTENDER --url URL --expect N")
