@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import hashlib
 import json
 import re
@@ -73,31 +74,101 @@ def to_jsonable(model: object) -> dict[str, Any]:
 
 
 def _jsonable(value: Any, *, canonical: bool) -> Any:
-    if value is None or isinstance(value, str | bool | int | float):
+    if type(value) in _PLAIN:
         return value
-    if isinstance(value, enum.Enum):
-        return _jsonable(value.value, canonical=canonical)
-    if isinstance(value, Decimal):
-        # Canonical form: equal amounts ("12.5", "12.50") encode alike.
-        return format(value.normalize(), "f") if canonical else str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Secret):
-        return "***"
-    if isinstance(value, StoreURL):
-        return value.origin
-    if attrs.has(type(value)):
-        return {
-            a.name: _jsonable(getattr(value, a.name), canonical=canonical)
-            for a in attrs.fields(type(value))
-            if a.repr is not False
-        }
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, canonical=canonical) for k, v in value.items()}
-    if isinstance(value, frozenset | set):
-        return sorted((_jsonable(v, canonical=canonical) for v in value), key=json.dumps)
-    if isinstance(value, tuple | list):
-        return [_jsonable(v, canonical=canonical) for v in value]
+    return _encoder(type(value))(value, canonical)
+
+
+# JSON leaves, by exact type (a subclass such as a ``StrEnum`` goes through _encoder).
+_PLAIN: frozenset[type] = frozenset({str, int, bool, float, type(None)})
+
+_Encoder = Callable[[Any, bool], Any]
+
+
+def _choose_encoder(cls: type) -> _Encoder:
+    """Return the function that encodes values of exactly *cls*, chosen once per class.
+
+    The checks run in this order, so a value that is, say, both an attrs model and
+    a mapping is encoded as a model, whatever its class.
+    """
+    if cls is type(None) or issubclass(cls, str | bool | int | float):
+        return _as_is
+    if issubclass(cls, enum.Enum):
+        return _enum
+    if issubclass(cls, Decimal):
+        return _decimal
+    if issubclass(cls, datetime):
+        return _datetime
+    if issubclass(cls, Secret):
+        return _secret
+    if issubclass(cls, StoreURL):
+        return _store_url
+    if attrs.has(cls):
+        return _model_encoder(cls)
+    if issubclass(cls, Mapping):
+        return _mapping
+    if issubclass(cls, frozenset | set):
+        return _set
+    if issubclass(cls, tuple | list):
+        return _sequence
+    return _no_json_form
+
+
+_encoder: Callable[[type], _Encoder] = functools.cache(_choose_encoder)
+
+
+def _model_encoder(cls: type) -> _Encoder:
+    # Fields declared repr=False are left out, as they are from the model's repr.
+    names = tuple(a.name for a in attrs.fields(cls) if a.repr is not False)
+
+    def encode(value: Any, canonical: bool) -> dict[str, Any]:
+        result = {}
+        for name in names:
+            item = getattr(value, name)
+            result[name] = item if type(item) in _PLAIN else _encoder(type(item))(item, canonical)
+        return result
+
+    return encode
+
+
+def _as_is(value: Any, canonical: bool) -> Any:
+    return value
+
+
+def _enum(value: enum.Enum, canonical: bool) -> Any:
+    return _jsonable(value.value, canonical=canonical)
+
+
+def _decimal(value: Decimal, canonical: bool) -> str:
+    # Canonical form: equal amounts ("12.5", "12.50") encode alike.
+    return format(value.normalize(), "f") if canonical else str(value)
+
+
+def _datetime(value: datetime, canonical: bool) -> str:
+    return value.isoformat()
+
+
+def _secret(value: Secret, canonical: bool) -> str:
+    return "***"
+
+
+def _store_url(value: StoreURL, canonical: bool) -> str:
+    return value.origin
+
+
+def _mapping(value: Mapping[Any, Any], canonical: bool) -> dict[str, Any]:
+    return {str(k): v if type(v) in _PLAIN else _encoder(type(v))(v, canonical) for k, v in value.items()}
+
+
+def _set(value: frozenset[Any] | set[Any], canonical: bool) -> list[Any]:
+    return sorted((_jsonable(v, canonical=canonical) for v in value), key=json.dumps)
+
+
+def _sequence(value: tuple[Any, ...] | list[Any], canonical: bool) -> list[Any]:
+    return [v if type(v) in _PLAIN else _encoder(type(v))(v, canonical) for v in value]
+
+
+def _no_json_form(value: Any, canonical: bool) -> Any:
     raise TypeError(f"{type(value).__name__} has no JSON form")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import enum
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -129,6 +131,25 @@ def test_to_jsonable_masks_secrets_and_drops_repr_hidden_fields() -> None:
     token = AccessToken(value=Secret("CANARY-token"), expires_in=300)
     assert to_jsonable(token)["value"] == "***"
     assert "CANARY" not in json.dumps(to_jsonable(token))
+
+
+def test_to_jsonable_encodes_subclasses_like_their_base() -> None:
+    class Tag(str):
+        pass
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    Point = collections.namedtuple("Point", "x y")
+    extra = {
+        "tag": Tag("x"),
+        "level": Level.HIGH,
+        "ordered": collections.OrderedDict(z=Decimal("1.50"), y=(1, 2)),
+        "point": Point(1, 2),
+    }
+    encoded = to_jsonable(Payment(type="card", extra=extra))["extra"]
+    assert json.dumps(encoded) == '{"tag": "x", "level": 3, "ordered": {"z": "1.50", "y": [1, 2]}, "point": [1, 2]}'
+    assert type(encoded["ordered"]) is dict
 
 
 def test_to_jsonable_refuses_what_is_not_a_model() -> None:
