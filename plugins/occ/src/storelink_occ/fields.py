@@ -22,11 +22,15 @@ __all__ = [
     "expect_list",
     "expect_object",
     "flag",
+    "flag_at",
     "integer",
     "leftovers",
+    "list_at",
     "money",
+    "money_at",
     "record_id",
     "text",
+    "text_at",
     "timestamp",
 ]
 
@@ -59,7 +63,10 @@ def expect_list(value: Any, path: str) -> list[Any]:
 
 def record_id(payload: Mapping[str, Any], path: str) -> str:
     """Return the record's ``repositoryId`` (or ``id``), which it must have."""
-    value = text(payload.get("repositoryId") or payload.get("id"), f"{path}.id")
+    value = payload.get("repositoryId") or payload.get("id")
+    if type(value) is str and value:
+        return value  # the common case, without formatting the path
+    value = text(value, f"{path}.id")
     if not value:
         raise MappingError("missing id", path=f"{path}.id")
     return value
@@ -127,6 +134,76 @@ def timestamp(value: Any, path: str) -> datetime | None:
 
 
 def leftovers(payload: Mapping[str, Any], *used: str) -> dict[str, Any]:
-    """Return the fields of *payload* a mapping did not read, for ``extra``."""
-    skip = set(used)
-    return {k: v for k, v in payload.items() if k not in skip}
+    """Return the fields of *payload* a mapping did not read, for ``extra``, in payload order."""
+    rest = dict(payload)  # copying and dropping the few used keys beats filtering every key
+    for key in used:
+        rest.pop(key, None)
+    return rest
+
+
+# --------------------------------------------------------------------------- by key
+#
+# The readers below take the payload and a key instead of a value and its path. They
+# return straight away for the well-typed common case and format the path
+# (``{path}.{key}``) only when they hand a value to the reader above, so a payload
+# that does not fit fails exactly as it would there.
+
+
+def text_at(payload: Mapping[str, Any], key: str, path: str) -> str | None:
+    """Return ``payload[key]`` as :func:`text` does (``None`` if absent)."""
+    value = payload.get(key)
+    if value is None or type(value) is str:
+        return value
+    return text(value, f"{path}.{key}")
+
+
+def flag_at(payload: Mapping[str, Any], key: str, path: str, default: bool = True) -> bool:
+    """Return ``payload[key]`` as :func:`flag` does (*default* if absent)."""
+    value = payload.get(key)
+    if value is None:
+        return default
+    if value is True or value is False:
+        return value
+    return flag(value, f"{path}.{key}", default)
+
+
+def list_at(payload: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    """Return ``payload[key]`` as :func:`expect_list` does (empty if absent)."""
+    value = payload.get(key)
+    if value is None:
+        return []
+    if type(value) is list:
+        return value
+    return expect_list(value, f"{path}.{key}")
+
+
+#: Money already built, by the exact spelling of its amount and its currency. Money is
+#: frozen and holds only a Decimal and a str, so one instance can serve every payload
+#: (and thread) with that price; only values that built without error are kept.
+_MONEY_CACHE: dict[tuple[type, str, str], Money] = {}
+_MONEY_CACHE_SIZE = 4096
+_CACHED_NUMBERS = (Decimal, float, int)
+
+
+def money_at(payload: Mapping[str, Any], key: str, currency: str, path: str) -> Money | None:
+    """Return ``payload[key]`` as :func:`money` does (``None`` if absent).
+
+    Numbers of exactly :class:`~decimal.Decimal`, float or int type are looked up in a
+    cache keyed by their type and ``str`` (which, unlike ``==``, tells ``1.0`` from
+    ``1.00`` and ``0.0`` from ``-0.0``); anything else takes :func:`money` every time.
+    """
+    value = payload.get(key)
+    if value is None:
+        return None
+    kind = type(value)
+    if kind not in _CACHED_NUMBERS or (kind is int and not -(10**18) < value < 10**18):
+        return money(value, currency, f"{path}.{key}")
+    cache_key = (kind, str(value), currency)
+    cached = _MONEY_CACHE.get(cache_key)
+    if cached is None:
+        cached = money(value, currency, f"{path}.{key}")
+        if cached is not None:
+            if len(_MONEY_CACHE) >= _MONEY_CACHE_SIZE:
+                _MONEY_CACHE.clear()  # a bounded cache; a race here only rebuilds entries
+            _MONEY_CACHE[cache_key] = cached
+    return cached

@@ -53,6 +53,7 @@ _IMAGE_KEYS = tuple((f"primary{size}ImageURL", f"{size.lower()}ImageURLs") for s
 
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 _UNSAFE = re.compile(r"[^A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~\-._]")
+_PLAIN = re.compile(r"[A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~\-._]*")  # no character of _UNSAFE (so no whitespace)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
@@ -69,48 +70,60 @@ def product_from_occ(payload: Any, *, currency: str, storefront: str, path: str 
     """
     item = fields.expect_object(payload, path)
     product_id = fields.record_id(item, path)
-    title = fields.text(item.get("displayName"), f"{path}.displayName") or ""
-    aliases = _variant_aliases(item.get("productVariantOptions"), f"{path}.productVariantOptions")
-    skus = fields.expect_list(item.get("childSKUs"), f"{path}.childSKUs")
-    images, image_keys = _images(item, storefront=storefront, alt=title or None, path=path)
-    route = fields.text(item.get("route"), f"{path}.route")
-    return fields.build(
-        path,
-        Product,
-        id=product_id,
-        title=title,
-        description=fields.text(item.get("description"), f"{path}.description"),
-        url=_absolute(route, storefront) if route else None,
-        active=fields.flag(item.get("active"), f"{path}.active"),
-        brand=fields.text(item.get("brand"), f"{path}.brand"),
-        price=fields.money(item.get("listPrice"), currency, f"{path}.listPrice"),
-        sale_price=fields.money(item.get("salePrice"), currency, f"{path}.salePrice"),
-        variants=[
-            variant_from_occ(
-                sku, currency=currency, storefront=storefront, aliases=aliases, path=f"{path}.childSKUs[{i}]"
-            )
-            for i, sku in enumerate(skus)
-        ],
-        images=images,
-        categories=_category_ids(item.get("parentCategories"), f"{path}.parentCategories"),
-        created_at=fields.timestamp(item.get("creationDate"), f"{path}.creationDate"),
-        extra=fields.leftovers(
-            item,
-            "id",
-            "repositoryId",
-            "displayName",
-            "description",
-            "route",
-            "active",
-            "brand",
-            "listPrice",
-            "salePrice",
-            "childSKUs",
-            "parentCategories",
-            "creationDate",
-            *image_keys,
-        ),
-    )
+    title = fields.text_at(item, "displayName", path) or ""
+    aliases = _variant_aliases(item, path)
+    skus = fields.list_at(item, "childSKUs", path)
+    resolved: dict[str, str] = {}  # image URLs made absolute, shared with the SKUs
+    images, image_keys = _images(item, storefront=storefront, alt=title or None, path=path, resolved=resolved)
+    route = fields.text_at(item, "route", path)
+    description = fields.text_at(item, "description", path)
+    url = _absolute(route, storefront) if route else None
+    active = fields.flag_at(item, "active", path)
+    brand = fields.text_at(item, "brand", path)
+    price = fields.money_at(item, "listPrice", currency, path)
+    sale_price = fields.money_at(item, "salePrice", currency, path)
+    variants = [
+        _variant(sku, currency, storefront, aliases, f"{path}.childSKUs[{i}]", resolved) for i, sku in enumerate(skus)
+    ]
+    categories = _category_ids(item.get("parentCategories"), f"{path}.parentCategories")
+    created_at = fields.timestamp(item.get("creationDate"), f"{path}.creationDate")
+    extra = fields.leftovers(item, *_PRODUCT_KEYS, *image_keys)
+    try:  # as fields.build, without re-wrapping the arguments
+        return Product(
+            id=product_id,
+            title=title,
+            description=description,
+            url=url,
+            active=active,
+            brand=brand,
+            price=price,
+            sale_price=sale_price,
+            variants=variants,
+            images=images,
+            categories=categories,
+            created_at=created_at,
+            extra=extra,
+        )
+    except (TypeError, ValueError) as exc:
+        raise MappingError(str(exc), path=path) from None
+
+
+#: The product and SKU fields the mappings read (besides image, option and alias keys).
+_PRODUCT_KEYS = (
+    "id",
+    "repositoryId",
+    "displayName",
+    "description",
+    "route",
+    "active",
+    "brand",
+    "listPrice",
+    "salePrice",
+    "childSKUs",
+    "parentCategories",
+    "creationDate",
+)
+_SKU_KEYS = ("id", "repositoryId", "displayName", "listPrice", "salePrice", "barcode", "active")
 
 
 def variant_from_occ(
@@ -129,41 +142,50 @@ def variant_from_occ(
     :param aliases: The product's variant options, SKU property to option name
         (``{"color": "Color"}``); those properties become ``Variant.options``.
     """
+    return _variant(payload, currency, storefront, aliases, path, {})
+
+
+def _variant(
+    payload: Any,
+    currency: str,
+    storefront: str,
+    aliases: Mapping[str, str] | None,
+    path: str,
+    resolved: dict[str, str],
+) -> Variant:
+    """:func:`variant_from_occ`, sharing the product's *resolved* image URLs (see :func:`_images`)."""
     sku = fields.expect_object(payload, path)
     sku_id = fields.record_id(sku, path)
-    title = fields.text(sku.get("displayName"), f"{path}.displayName")
+    title = fields.text_at(sku, "displayName", path)
     options: dict[str, str] = {}
-    for alias, name in (aliases or {}).items():
-        value = sku.get(alias)
-        if value is not None:
-            options[name] = fields.text(value, f"{path}.{alias}") or ""
-    images, image_keys = _images(sku, storefront=storefront, alt=title, path=path)
-    option_keys = [alias for alias in aliases or () if sku.get(alias) is not None]
-    return fields.build(
-        path,
-        Variant,
-        id=sku_id,
-        sku=sku_id,
-        title=title,
-        price=fields.money(sku.get("listPrice"), currency, f"{path}.listPrice"),
-        sale_price=fields.money(sku.get("salePrice"), currency, f"{path}.salePrice"),
-        barcode=fields.text(sku.get("barcode"), f"{path}.barcode"),
-        active=fields.flag(sku.get("active"), f"{path}.active"),
-        options=options,
-        images=images,
-        extra=fields.leftovers(
-            sku,
-            "id",
-            "repositoryId",
-            "displayName",
-            "listPrice",
-            "salePrice",
-            "barcode",
-            "active",
-            *option_keys,
-            *image_keys,
-        ),
-    )
+    option_keys: list[str] = []
+    if aliases:
+        for alias, name in aliases.items():
+            value = sku.get(alias)
+            if value is not None:
+                options[name] = (value if type(value) is str else fields.text(value, f"{path}.{alias}")) or ""
+                option_keys.append(alias)
+    images, image_keys = _images(sku, storefront=storefront, alt=title, path=path, resolved=resolved)
+    price = fields.money_at(sku, "listPrice", currency, path)
+    sale_price = fields.money_at(sku, "salePrice", currency, path)
+    barcode = fields.text_at(sku, "barcode", path)
+    active = fields.flag_at(sku, "active", path)
+    extra = fields.leftovers(sku, *_SKU_KEYS, *option_keys, *image_keys)
+    try:  # as fields.build, without re-wrapping the arguments
+        return Variant(
+            id=sku_id,
+            sku=sku_id,
+            title=title,
+            price=price,
+            sale_price=sale_price,
+            barcode=barcode,
+            active=active,
+            options=options,
+            images=images,
+            extra=extra,
+        )
+    except (TypeError, ValueError) as exc:
+        raise MappingError(str(exc), path=path) from None
 
 
 def inventory_from_occ(payload: Any, *, path: str = "inventory") -> tuple[InventoryLevel, ...]:
@@ -439,9 +461,10 @@ def _payment_to_occ(payment: Payment) -> dict[str, Any]:
 
 def _absolute(url: str, storefront: str) -> str:
     """Resolve an OCC path on *storefront*, encoding what OCC leaves unencoded ("urls are not encoded")."""
-    url = url.strip()
-    if _UNSAFE.search(url):
-        url = quote(url, safe=_URL_SAFE)
+    if _PLAIN.fullmatch(url) is None:  # the common case (no spaces, nothing to encode) skips both steps
+        url = url.strip()
+        if _UNSAFE.search(url):
+            url = quote(url, safe=_URL_SAFE)
     if url.startswith("//"):
         return "https:" + url
     if url.startswith("/"):
@@ -450,44 +473,70 @@ def _absolute(url: str, storefront: str) -> str:
 
 
 def _images(
-    payload: Mapping[str, Any], *, storefront: str, alt: str | None, path: str
+    payload: Mapping[str, Any], *, storefront: str, alt: str | None, path: str, resolved: dict[str, str]
 ) -> tuple[list[Image], tuple[str, ...]]:
-    """Return the images of the largest size *payload* lists, and the keys read."""
-    for primary_key, list_key in _IMAGE_KEYS:
-        primary, listed = payload.get(primary_key), payload.get(list_key)
+    """Return the images of the largest size *payload* lists, and the keys read.
+
+    :param resolved: Absolute URLs by OCC path, filled and reused across calls: a
+        product and its SKUs often list the same images, so each is resolved once.
+    """
+    for keys in _IMAGE_KEYS:
+        primary = payload.get(keys[0])
+        listed = payload.get(keys[1])
         if not primary and not listed:
             continue
-        if primary is not None and type(primary) is not str:
-            raise MappingError(f"expected text, got {type(primary).__name__}", path=f"{path}.{primary_key}")
-        urls = [primary] if primary else []
-        for i, url in enumerate(fields.expect_list(listed, f"{path}.{list_key}")):
-            if type(url) is not str:
-                raise MappingError(f"expected text, got {type(url).__name__}", path=f"{path}.{list_key}[{i}]")
-            if url and url not in urls:
-                urls.append(url)
-        images = [Image(url=_absolute(u, storefront), alt=alt, role="primary" if u == primary else None) for u in urls]
-        return images, (primary_key, list_key)
+        images = []
+        for url in _image_paths(primary, listed, path, keys):
+            absolute = resolved.get(url)
+            if absolute is None:
+                absolute = resolved[url] = _absolute(url, storefront)
+            images.append(Image(url=absolute, alt=alt, role="primary" if url == primary else None))
+        return images, keys
     return [], ()
 
 
-def _variant_aliases(value: Any, path: str) -> dict[str, str]:
+def _image_paths(primary: Any, listed: Any, path: str, keys: tuple[str, str]) -> list[str]:
+    """Return the primary image path, then the listed ones, without blanks or repeats."""
+    if primary is not None and type(primary) is not str:
+        raise MappingError(f"expected text, got {type(primary).__name__}", path=f"{path}.{keys[0]}")
+    urls = [primary] if primary else []
+    if type(listed) is not list:
+        listed = fields.expect_list(listed, f"{path}.{keys[1]}")
+    for i, url in enumerate(listed):
+        if type(url) is not str:
+            raise MappingError(f"expected text, got {type(url).__name__}", path=f"{path}.{keys[1]}[{i}]")
+        if url and url not in urls:
+            urls.append(url)
+    return urls
+
+
+def _variant_aliases(product: Mapping[str, Any], product_path: str) -> dict[str, str]:
     """Map a product's ``productVariantOptions`` to {SKU property: option name}."""
     aliases: dict[str, str] = {}
-    for i, option in enumerate(fields.expect_list(value, path)):
-        entry = fields.expect_object(option, f"{path}[{i}]")
-        alias = fields.text(
-            entry.get("mapKeyPropertyAlias") or entry.get("optionId"), f"{path}[{i}].mapKeyPropertyAlias"
-        )
+    options = fields.list_at(product, "productVariantOptions", product_path)
+    if not options:
+        return aliases
+    path = f"{product_path}.productVariantOptions"
+    for i, option in enumerate(options):
+        entry = option if type(option) is dict else fields.expect_object(option, f"{path}[{i}]")
+        alias = entry.get("mapKeyPropertyAlias") or entry.get("optionId")
+        if alias is not None and type(alias) is not str:
+            alias = fields.text(alias, f"{path}[{i}].mapKeyPropertyAlias")
         if alias:
-            aliases[alias] = fields.text(entry.get("optionName"), f"{path}[{i}].optionName") or alias
+            name = entry.get("optionName")
+            if name is not None and type(name) is not str:
+                name = fields.text(name, f"{path}[{i}].optionName")
+            aliases[alias] = name or alias
     return aliases
 
 
 def _category_ids(value: Any, path: str) -> list[str]:
     ids = []
     for i, category in enumerate(fields.expect_list(value, path)):
-        entry = fields.expect_object(category, f"{path}[{i}]")
-        category_id = fields.text(entry.get("repositoryId") or entry.get("id"), f"{path}[{i}].repositoryId")
+        entry = category if type(category) is dict else fields.expect_object(category, f"{path}[{i}]")
+        category_id = entry.get("repositoryId") or entry.get("id")
+        if category_id is not None and type(category_id) is not str:
+            category_id = fields.text(category_id, f"{path}[{i}].repositoryId")
         if category_id:
             ids.append(category_id)
     return ids
