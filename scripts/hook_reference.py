@@ -48,7 +48,11 @@ def render() -> str:
                 "the first non-`None` result wins.\n\n"
             )
         else:
-            parts.append("Called on every plugin; results are ignored and an exception is logged.\n\n")
+            parts.append(
+                "Called on every plugin; results are ignored and an exception is logged. "
+                "Each listener is called on its own, so event hooks take no wrappers: a "
+                "`wrapper=True` implementation is refused at registration with a `PluginError`.\n\n"
+            )
         for name in names:
             func = getattr(hookspecs, name)
             doc = inspect.cleandoc(func.__doc__ or "")

@@ -11,7 +11,9 @@ are ``async def``; the pure ones (``platform_info``, ``normalize_store_url``,
 
 **Event hooks** are called on every plugin (platforms and the cross-cutting plugins of
 the ``storelink.plugins`` group). Their results are ignored; an exception raised by one
-is logged and does not stop the operation that fired it.
+is logged and does not stop the operation that fired it. Each listener is called on
+its own, so event hooks take no wrappers: a ``wrapper=True`` implementation of one is
+refused at registration with a :class:`~storelink.errors.PluginError`.
 
 Hooks receive keyword arguments only; an implementation may declare any subset of a
 hook's parameters. Parameters are added over time, never changed or removed.

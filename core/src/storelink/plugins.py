@@ -87,6 +87,9 @@ class Registry:
         self._cross_loaded = False
         self._scan: dict[str, list[str]] | None = None
         self._lock = threading.RLock()
+        # Bumped on every registration change: a platform's cached hook callers are
+        # only valid for the set of platforms they were built against.
+        self.generation = 0
         # stevedore memoises entry points per group for the life of the process; a new
         # registry must see what is installed now (a plugin installed since start-up).
         for group in (PLATFORM_GROUP, PLUGIN_GROUP):
@@ -126,6 +129,7 @@ class Registry:
             self._handles.clear()
 
     def _register(self, plugin: object, registered_name: str, label: str) -> None:
+        self.generation += 1
         try:
             self.pm.register(plugin, name=registered_name)
             self.pm.check_pending()
@@ -144,6 +148,14 @@ class Registry:
         async_hooks = set(hookspecs.PLATFORM_HOOKS) - set(hookspecs.PURE_HOOKS)
         opts: Any = self.pm.parse_hookimpl_opts(plugin, name) or {}
         if opts.get("wrapper") or opts.get("hookwrapper"):
+            if name in hookspecs.EVENT_HOOKS:
+                self.pm.unregister(plugin)
+                raise PluginError(
+                    "event hooks take no wrappers (each listener is called on its own, so a wrapper "
+                    "would never run); implement it as a plain @hookimpl",
+                    plugin=label,
+                    hook=name,
+                )
             return
         if name in async_hooks and not inspect.iscoroutinefunction(impl):
             self.pm.unregister(plugin)
@@ -244,9 +256,29 @@ class Registry:
         return info
 
     def caller(self, slug: str, hook: str) -> Callable[..., Any]:
-        """Return a caller of *hook* that reaches platform *slug* and cross-cutting plugins only."""
-        others = [p for s, p in self._platforms.items() if s != slug]
-        return self.pm.subset_hook_caller(hook, remove_plugins=others)
+        """Return a caller of *hook* that reaches platform *slug* and cross-cutting plugins only.
+
+        The caller is valid for the platforms registered now (see :attr:`generation`):
+        pluggy hands back the unfiltered caller while no other platform implements
+        *hook*, so a platform registered later would otherwise be reached too.
+        """
+        with self._lock:
+            others = [p for s, p in self._platforms.items() if s != slug]
+            return self.pm.subset_hook_caller(hook, remove_plugins=others)
+
+    def call(self, slug: str, hook: str, cache: dict[str, tuple[int, Callable[..., Any]]], **kwargs: Any) -> Any:
+        """Call *hook* routed to platform *slug*, with callers cached in *cache* per generation.
+
+        The lookup and the call hold the registry's lock, so a registration on another
+        thread can never slip another platform's implementation into this call. For
+        async hooks the call only creates the coroutine; it is awaited outside the lock.
+        """
+        with self._lock:
+            cached = cache.get(hook)
+            if cached is None or cached[0] != self.generation:
+                cached = (self.generation, self.caller(slug, hook))
+                cache[hook] = cached
+            return cached[1](**kwargs)
 
     def fire(self, hook: str, **kwargs: Any) -> None:
         """Call event *hook* on every plugin; an exception in one is logged, not raised."""
@@ -272,7 +304,7 @@ class Platform:
         self.slug = slug
         self.plugin = plugin
         self.info: PlatformInfo = registry._call_info(plugin, slug)
-        self._callers: dict[str, Callable[..., Any]] = {}
+        self._callers: dict[str, tuple[int, Callable[..., Any]]] = {}
 
     def __repr__(self) -> str:
         return f"<Platform {self.slug}: {self.info.title}>"
@@ -281,19 +313,15 @@ class Platform:
         """Whether the platform plugin itself implements *hook*."""
         return self.registry.pm.parse_hookimpl_opts(self.plugin, hook) is not None and hasattr(self.plugin, hook)
 
-    def _caller(self, hook: str) -> Callable[..., Any]:
-        caller = self._callers.get(hook)
-        if caller is None:
-            caller = self.registry.caller(self.slug, hook)
-            self._callers[hook] = caller
-        return caller
+    def _call(self, hook: str, **kwargs: Any) -> Any:
+        return self.registry.call(self.slug, hook, self._callers, **kwargs)
 
     def _fail(self, hook: str, problem: str) -> PluginError:
         return PluginError(problem, plugin=self.slug, hook=hook)
 
     def _sync(self, hook: str, kinds: type | tuple[type, ...] | None, **kwargs: Any) -> Any:
         try:
-            result = self._caller(hook)(**kwargs)
+            result = self._call(hook, **kwargs)
         except StorelinkError:
             raise
         except Exception as exc:
@@ -306,7 +334,7 @@ class Platform:
         if required and not self.implements(hook):
             raise self._fail(hook, "is not implemented by this platform")
         try:
-            pending = self._caller(hook)(**kwargs)
+            pending = self._call(hook, **kwargs)
             if pending is None:
                 result = None
             elif inspect.isawaitable(pending):
@@ -342,7 +370,7 @@ class Platform:
         if not isinstance(raw, str):
             raise StoreURLError("the store URL must be text")
         try:
-            result = self._caller("normalize_store_url")(raw=raw, allow_loopback=allow_loopback)
+            result = self._call("normalize_store_url", raw=raw, allow_loopback=allow_loopback)
         except StoreURLError:
             raise
         except StorelinkError as exc:

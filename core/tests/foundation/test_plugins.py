@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -73,6 +76,86 @@ def test_two_platforms_never_see_each_others_calls() -> None:
     assert calls == ["alpha:normalize"]
     beta.normalize_store_url("b.example.com")
     assert calls == ["alpha:normalize", "beta:normalize"]
+
+
+def test_a_platform_registered_after_another_was_called_never_takes_its_calls() -> None:
+    # The defect: pluggy returns the unfiltered caller while no other platform implements
+    # a hook; cached, it let a later platform answer the first one's calls.
+    calls: list[str] = []
+    registry = Registry(autoload=False)
+    alpha = registry.register_platform(make_platform("alpha", calls))
+    alpha.normalize_store_url("a.example.com")
+    registry.register_platform(make_platform("beta", calls))
+    alpha.normalize_store_url("a.example.com")
+    assert calls == ["alpha:normalize", "alpha:normalize"]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["aaa", "bbb", "ccc"])))
+async def test_routing_holds_for_every_order_of_registration_and_calls(order: tuple[str, ...]) -> None:
+    # Register one platform at a time and, after each registration, call every platform
+    # registered so far (in every rotation), so each hook is cached before the next arrives.
+    registry = Registry(autoload=False)
+    handles = {}
+    for step, slug in enumerate(order):
+        calls: list[str] = []
+        handles[slug] = (registry.register_platform(make_platform(slug, calls)), calls)
+        registered = list(order[: step + 1])
+        for shift in range(len(registered)):
+            for name in registered[shift:] + registered[:shift]:
+                handle, seen = handles[name]
+                seen.clear()
+                assert handle.normalize_store_url(f"{name}.example.com").origin == f"https://{name}.example.com"
+                page = await handle.fetch_products(ctx=None, cursor=None)  # type: ignore[arg-type]
+                assert [p.id for p in page.items] == [f"{name}-1"]
+                assert seen == [f"{name}:normalize", f"{name}:fetch_products"]
+
+
+def test_routing_holds_under_concurrent_registration() -> None:
+    registry = Registry(autoload=False)
+    first_calls: list[str] = []
+    first = registry.register_platform(make_platform("first", first_calls))
+    stop = threading.Event()
+    others: list[list[str]] = []
+    made: list[int] = []
+
+    def call_first() -> None:
+        while not stop.is_set():
+            first.normalize_store_url("first.example.com")
+            made.append(1)
+
+    callers = [threading.Thread(target=call_first) for _ in range(4)]
+    for t in callers:
+        t.start()
+    try:
+        for i in range(40):
+            seen: list[str] = []
+            others.append(seen)
+            registry.register_platform(make_platform(f"p{i:02d}", seen))
+            # Let the callers run between registrations (event-ordered, not timed).
+            before = len(made)
+            while len(made) < before + 8 and all(t.is_alive() for t in callers):
+                time.sleep(0)
+    finally:
+        stop.set()
+        for t in callers:
+            t.join()
+    assert first_calls
+    assert set(first_calls) == {"first:normalize"}
+    assert [seen for seen in others if seen] == []
+    assert len(registry.available()) == 41
+
+
+def test_a_wrapper_on_an_event_hook_is_refused_at_registration() -> None:
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def connection_created(self, connection: Any) -> Iterator[None]:
+            yield
+
+    registry = Registry(autoload=False)
+    with pytest.raises(PluginError, match="event hooks take no wrappers") as info:
+        registry.register_plugin(Wrapping(), name="wrapping")
+    assert info.value.hook == "connection_created"
+    assert not any(isinstance(p, Wrapping) for p in registry.pm.get_plugins())
 
 
 async def test_async_platform_hooks_are_routed_and_awaited() -> None:
