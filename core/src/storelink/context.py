@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from attrs import field, frozen
 
@@ -15,6 +15,8 @@ from storelink.credentials import Credentials, Secret
 from storelink.models import StoreURL
 
 __all__ = ["PlatformContext", "PlatformHTTP"]
+
+T = TypeVar("T")
 
 
 class PlatformHTTP(Protocol):
@@ -67,6 +69,43 @@ class PlatformHTTP(Protocol):
         :raises RejectedError: Other 4xx (``NotFoundError`` for 404, ``ConflictError``
             for 409 and 412).
         :raises EgressError: The store's address is not allowed.
+        """
+        ...
+
+    async def read(
+        self,
+        method: str,
+        path: str,
+        *,
+        reader: Callable[[httpx.Response], T],
+        operation: str,
+        audience: str | None,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        bearer: Secret | None = None,
+        idempotent: bool = True,
+        base_url: str | None = None,
+        reference: str | None = None,
+    ) -> T:
+        """Send a request like :meth:`request` and return ``reader(response)``.
+
+        *reader* decodes the successful response (parses the body, checks for an error
+        envelope inside a 2xx) and runs inside the retry loop, so a read is sent again,
+        under the same back-off, budget and deadline as a 503, when *reader* raises:
+
+        - :class:`ValueError` (what JSON decoders raise): the body was cut off or is
+          not what was expected; after the retries, :class:`~storelink.RetryableError`;
+        - :class:`~storelink.RetryableError`: the platform said "try again" inside a
+          successful status (an error envelope the plugin classifies as transient).
+
+        Any other error *reader* raises is final and raised as it is. For a write
+        (``idempotent=False``) nothing is resent: a body that cannot be read raises
+        :class:`~storelink.OrderOutcomeUnknown`.
+
+        :param reader: Turns the response into the hook's value.
+        :return: What *reader* returned.
         """
         ...
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,7 +58,9 @@ TABLE: list[tuple[str, tuple[str, bool], list[Any], int, type[Exception] | None,
     ("503-503-200", READ, [503, 503], 3, None, 2),
     ("502-504-429-200", READ, [502, 504, 429], 4, None, 3),
     ("503x4-gives-up", READ, [503] * 4, 4, RetryableError, 3),
-    ("500-not-retried", READ, [500], 1, RetryableError, []),
+    ("500-200", READ, [500], 2, None, 1),
+    ("500x4-gives-up", READ, [500] * 4, 4, RetryableError, 3),
+    ("501-not-retried", READ, [501], 1, RetryableError, []),
     ("400", READ, [400], 1, RejectedError, []),
     ("404", READ, [404], 1, NotFoundError, []),
     ("409", READ, [409], 1, ConflictError, []),
@@ -257,7 +262,8 @@ def test_backoff_is_full_jitter_within_its_bound_and_averages_half_of_it() -> No
         (502, None, True, True),
         (503, None, True, True),
         (504, None, True, True),
-        (500, None, True, False),
+        (500, None, True, True),
+        (500, None, False, False),
         (501, None, True, False),
         (408, None, True, False),
         (503, None, False, False),
@@ -330,3 +336,93 @@ async def test_a_write_cut_off_by_the_deadline_has_an_unknown_outcome(make_runti
         await runtime.request(
             "POST", "/orders", operation="create_order", audience="agent", idempotent=False, reference="r9"
         )
+
+
+def _json_reader(response: httpx.Response) -> Any:
+    body = json.loads(response.content)
+    if isinstance(body, dict) and body.get("status") == "503":  # an error envelope inside HTTP 200
+        raise RetryableError("busy", retry_after=2.0)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("script", "calls", "sleeps"),
+    [
+        ([httpx.Response(200, content=b'{"items": [1, 2')], 2, 1),  # cut off mid-body
+        ([httpx.Response(200, content=b"")], 2, 1),  # empty where JSON was due
+        ([httpx.Response(200, json={"status": "503", "message": "busy"})], 2, [2.0]),  # envelope, Retry-After
+        ([httpx.Response(200, content=b"{"), 500, httpx.Response(200, json={"status": "503"})], 4, 3),
+    ],
+    ids=["truncated-json", "empty-body", "envelope-in-200", "mixed"],
+)
+async def test_a_read_whose_body_cannot_be_read_is_sent_again(
+    make_runtime: Any, store: Any, clock: Any, script: list[Any], calls: int, sleeps: list[float] | int
+) -> None:
+    runtime = make_runtime()
+    await runtime.request("GET", "/warm", operation="fetch_products", audience="default")
+    before, clock.sleeps[:] = len(store.calls), []
+    store.script = list(script)
+    body = await runtime.read("GET", "/items", reader=_json_reader, operation="fetch_products", audience="default")
+    assert body is not None
+    assert len([r for r in store.calls[before:] if r.url.path != "/login"]) == calls
+    if isinstance(sleeps, list):
+        assert clock.sleeps == sleeps
+    else:
+        assert len(clock.sleeps) == sleeps
+    assert runtime.stats.retries == calls - 1
+
+
+async def test_an_unreadable_body_that_never_heals_is_a_retryable_error(make_runtime: Any, store: Any) -> None:
+    runtime = make_runtime()
+    store.script = [httpx.Response(200, content=b'{"cut')] * 4
+    with pytest.raises(RetryableError, match="cut off or could not be decoded"):
+        await runtime.read("GET", "/items", reader=_json_reader, operation="fetch_products", audience="default")
+
+
+@pytest.mark.parametrize(
+    "answer", [httpx.Response(201, content=b'{"id": "o'), httpx.Response(200, json={"status": "503"})]
+)
+async def test_a_write_whose_answer_cannot_be_read_is_never_sent_again(
+    make_runtime: Any, store: Any, answer: httpx.Response
+) -> None:
+    runtime = make_runtime()
+    await runtime.request("GET", "/warm", operation="fetch_products", audience="default")
+    before = len(store.calls)
+    store.script = [answer]
+    with pytest.raises((OrderOutcomeUnknown, RetryableError)):
+        await runtime.read(
+            "POST",
+            "/orders",
+            reader=_json_reader,
+            operation="create_order",
+            audience="agent",
+            json={"reference": "ref-1"},
+            idempotent=False,
+            reference="ref-1",
+        )
+    assert len([r for r in store.calls[before:] if r.url.path != "/login"]) == 1
+
+
+def test_the_retry_table_in_the_docs_matches_the_code() -> None:
+    """docs/http.md's retry table is the classification: each status row says what is_retryable says."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "http.md").read_text()
+    section = doc[doc.index("## Retries, deadline and budget") :].splitlines()
+    start = next(i for i, line in enumerate(section) if line.startswith("| "))
+    end = next(i for i in range(start, len(section)) if not section[i].startswith("| "))
+    table = "\n".join(section[start:end])
+    rows = [line for line in section[start:end] if "---" not in line][1:]
+    documented: dict[int, tuple[str, str]] = {}
+    for row in rows:
+        failure, read, write = (cell.strip() for cell in row.strip("|").split("|"))
+        for status in re.findall(r"\b([1-5]\d\d)\b", failure):
+            documented[int(status)] = (read, write)
+    assert documented, "no status rows found in docs/http.md's retry table"
+    for status in (*range(429, 430), *range(500, 512)):
+        assert status in documented or (status > 504 and "other 5xx" in table), f"HTTP {status} missing from docs"
+    for status, (read, write) in documented.items():
+        assert (read == "retried") is is_retryable(status=status, idempotent=True), f"HTTP {status} (read)"
+        assert not is_retryable(status=status, idempotent=False), f"HTTP {status} (write)"
+        assert write != "retried", f"HTTP {status} (write)"
+    from storelink.http.retry import RETRY_STATUSES
+
+    assert {s for s, (read, _) in documented.items() if read == "retried"} == set(RETRY_STATUSES)

@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -40,6 +40,7 @@ from storelink_occ.simulator import OccSimulator, SimulatorConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STORE = StoreURL(origin="https://ccadmin-test.oracleoutsourcing.com")
+T = TypeVar("T")
 SYNTHETIC_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl"
 
 
@@ -101,6 +102,9 @@ class TestHTTP:
         if response.status_code >= 400:
             raise self._error(response, operation, audience)
         return response
+
+    async def read(self, method: str, path: str, *, reader: Callable[[httpx.Response], T], **kwargs: Any) -> T:
+        return reader(await self.request(method, path, **kwargs))
 
     async def _login(self, audience: str) -> AccessToken:
         assert self.ctx is not None

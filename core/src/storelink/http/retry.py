@@ -5,10 +5,13 @@ exponential back-off, sleeping through the injected clock):
 
 - ``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``: the request never left, so
   it is resent, reads and writes alike;
-- other timeouts, network and protocol errors, and 429, 502, 503, 504: reads are
-  resent; for a write the outcome is unknown (the runtime raises
-  :class:`~storelink.OrderOutcomeUnknown`);
-- 500 and every other status: not resent.
+- other timeouts, network and protocol errors (a connection reset or dropped in the
+  middle of the body), and 429, 500, 502, 503, 504: reads are resent; for a write the
+  outcome is unknown (the runtime raises :class:`~storelink.OrderOutcomeUnknown`);
+- a body the plugin's reader finds cut off or unreadable, or an error envelope inside
+  a successful status that it maps to :class:`~storelink.RetryableError`: reads are
+  resent (see :meth:`~storelink.PlatformHTTP.read`);
+- every other status (501, 505 and up, 4xx): not resent.
 
 A ``Retry-After`` header (delay-seconds or an HTTP-date) replaces the back-off and is
 honoured exactly; when it asks for longer than the operation's remaining deadline, the
@@ -35,7 +38,7 @@ __all__ = ["Failure", "RetryBudget", "is_retryable", "never_left", "parse_retry_
 T = TypeVar("T")
 
 #: Statuses a read is retried on.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Transport errors raised before the request was written: safe to resend anything.
 NEVER_LEFT: tuple[type[httpx.TransportError], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: Transport errors a read is retried on.

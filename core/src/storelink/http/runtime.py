@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -48,6 +48,8 @@ __all__ = ["ConnectionRuntime"]
 
 log = logging.getLogger("storelink.http")
 
+T = TypeVar("T")
+
 # Headers that describe the encoded body; dropped once the body has been decoded.
 _ENCODING_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
 _AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -57,6 +59,31 @@ def _shown(url: httpx.URL) -> str:
     """Return the URL as logged: no userinfo, no query."""
     port = f":{url.port}" if url.port else ""
     return f"{url.scheme}://{url.host}{port}{url.path}"
+
+
+def _as_is(response: httpx.Response) -> httpx.Response:
+    return response
+
+
+def _read(reader: Callable[[httpx.Response], T], response: httpx.Response, call: Call) -> T:
+    """Run the plugin's *reader* on a successful response, inside the attempt.
+
+    A :class:`~storelink.RetryableError` it raises (a body cut off mid-way, an error
+    envelope that says "try again") is retried like a 503 for a read; for a write it
+    is raised as it is. A :class:`ValueError` (a JSON decoder's) means the body could
+    not be read: retried for a read, a :class:`~storelink.PlatformError` otherwise.
+    """
+    try:
+        return reader(response)
+    except RetryableError as exc:
+        raise Failure(exc, retryable=call.idempotent, retry_after=exc.retry_after) from exc
+    except ValueError as exc:
+        if not call.idempotent:
+            raise Failure(call.unknown("the store's answer could not be decoded"), retryable=False) from exc
+        error = RetryableError(
+            "the store's answer was cut off or could not be decoded", **call.fields(response.status_code)
+        )
+        raise Failure(error, retryable=True) from exc
 
 
 class ResponseTooLarge(Exception):
@@ -273,6 +300,44 @@ class ConnectionRuntime:
         :raises ValueError: The call itself is wrong (an unknown audience, an
             ``Authorization`` header, a write without *reference*...).
         """
+        return await self.read(
+            method,
+            path,
+            reader=_as_is,
+            operation=operation,
+            audience=audience,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            bearer=bearer,
+            idempotent=idempotent,
+            base_url=base_url,
+            reference=reference,
+        )
+
+    async def read(
+        self,
+        method: str,
+        path: str,
+        *,
+        reader: Callable[[httpx.Response], T],
+        operation: str,
+        audience: str | None,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        bearer: Secret | None = None,
+        idempotent: bool = True,
+        base_url: str | None = None,
+        reference: str | None = None,
+    ) -> T:
+        """Send a request and return what *reader* makes of the response; see :meth:`storelink.PlatformHTTP.read`.
+
+        :raises ConnectionRevokedError: The connection is revoked; nothing was sent.
+        :raises ValueError: The call itself is wrong.
+        """
         auth = self._auth(audience, bearer, headers)
         if not idempotent and reference is None:
             raise ValueError("a write (idempotent=False) needs its order reference")
@@ -290,12 +355,21 @@ class ConnectionRuntime:
 
         def on_retry(failure: Failure, sleep: float, attempt: int) -> None:
             self.stats.retries += 1
+            status = getattr(failure.error, "status", None)
+            why = f"HTTP {status}" if status is not None else type(failure.error).__name__
             log.info(
-                "%s %s: %s; attempt %d in %.2f s", request.method, _shown(request.url), failure.error, attempt, sleep
+                "retrying %s (%s %s) after %s: %s; attempt %d in %.2f s",
+                operation,
+                request.method,
+                _shown(request.url),
+                why,
+                failure.error,
+                attempt,
+                sleep,
             )
 
         return await run_with_retries(
-            lambda: self._attempt(request, auth, call, deadline),
+            lambda: self._attempt(request, auth, call, deadline, reader),
             config=self.config.retry,
             clock=self.clock,
             deadline=deadline,
@@ -338,8 +412,13 @@ class ConnectionRuntime:
         return url
 
     async def _attempt(
-        self, request: httpx.Request, auth: httpx.Auth | None, call: Call, deadline: float
-    ) -> httpx.Response:
+        self,
+        request: httpx.Request,
+        auth: httpx.Auth | None,
+        call: Call,
+        deadline: float,
+        reader: Callable[[httpx.Response], T],
+    ) -> T:
         timer = asyncio.timeout(deadline - self.clock.monotonic())
         sent = False
         try:
@@ -349,9 +428,10 @@ class ConnectionRuntime:
                 sent = True
                 response = await self._client.send(request, auth=auth, stream=True)
                 try:
-                    return await self._load(request, response, call)
+                    loaded = await self._load(request, response, call)
                 finally:
                     await response.aclose()
+                return _read(reader, loaded, call)
         except TimeoutError as exc:
             if not timer.expired():
                 raise

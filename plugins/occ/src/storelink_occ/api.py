@@ -102,9 +102,10 @@ async def call(
         that arrived with a successful status (see :func:`read_json`).
     """
     settings = OccSettings.from_mapping(ctx.settings)
-    response = await ctx.http.request(
+    return await ctx.http.read(
         method,
         path,
+        reader=lambda response: read_json(response, operation=operation),
         operation=operation,
         audience=audience,
         params=params,
@@ -116,20 +117,24 @@ async def call(
         base_url=base_url,
         reference=reference,
     )
-    return read_json(response, operation=operation)
 
 
 def read_json(response: httpx.Response, *, operation: str) -> Any:
     """Decode a successful response's JSON body, raising for an error envelope inside it.
 
+    :raises ValueError: The body starts as JSON but does not parse (cut off on the
+        way): the core sends a read again (see ``PlatformHTTP.read``).
     :raises PlatformError: The body is not JSON (a wrong host often answers with HTML),
-        or it is an OCC error envelope; the class follows the envelope's ``status``.
+        or it is an OCC error envelope; the class follows the envelope's ``status``
+        (:class:`~storelink.RetryableError` for 429 and 5xx, which the core retries).
     """
     if not response.content:
         return None
     try:
         body = response.json(parse_float=Decimal)
     except ValueError:
+        if response.content.lstrip()[:1] in (b"{", b"["):
+            raise  # JSON cut off on the way: the core reads it again
         raise PlatformError(
             "the store answered with something that is not JSON; check the store URL",
             platform=PLATFORM,
