@@ -17,6 +17,7 @@ grouped by what the caller should do next, not by where the error came from::
     │   └── UnknownKeyError       the envelope names a key the key ring does not hold
     ├── PlatformError             .platform .operation .status .code .request_id
     │   ├── RetryableError        429, 5xx, timeouts, connect errors (.retry_after)
+    │   │   └── ReadInterruptedError a list read stopped part-way (.resume_from .items)
     │   └── RejectedError         other 4xx
     │       ├── NotFoundError
     │       └── ConflictError
@@ -29,6 +30,11 @@ of an authentication endpoint.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storelink.models import Cursor
 
 __all__ = [
     "AuthorizationError",
@@ -44,6 +50,7 @@ __all__ = [
     "OrderOutcomeUnknown",
     "PlatformError",
     "PluginError",
+    "ReadInterruptedError",
     "RejectedError",
     "RetryableError",
     "StoreURLError",
@@ -227,6 +234,38 @@ class RetryableError(PlatformError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]  # forwards PlatformError's keywords
         self.retry_after = retry_after
+
+
+class ReadInterruptedError(RetryableError):
+    """A list read failed part-way, after retrying and resuming as far as it was allowed.
+
+    Pass :attr:`resume_from` back as ``start`` (``session.products(start=...)``,
+    ``session.pages(kind, start)``) to continue after the last page delivered: no item
+    is delivered twice and none is skipped. The error that stopped the read is its
+    ``__cause__``; its platform, operation, status and ``retry_after`` are copied here.
+
+    :param resume_from: Where to continue: the cursor after the last page delivered
+        (the walk's own start when none was).
+    :param items: Items this read delivered before it stopped, over every resume.
+    :param resumes: How many times it resumed by itself before giving up.
+    """
+
+    action = "resume from the error's resume_from cursor later"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resume_from: Cursor | None,
+        items: int,
+        resumes: int = 0,
+        retry_after: float | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, **kwargs)
+        self.resume_from = resume_from
+        self.items = items
+        self.resumes = resumes
 
 
 class RejectedError(PlatformError):

@@ -13,6 +13,10 @@ otherwise get subtly wrong:
   pages are held in memory, whatever the length of the list;
 - a checkpoint callback after each page the consumer has finished with, so a sync can
   resume from the last cursor it stored.
+
+What happens when a page still fails after the HTTP layer's retries is the caller's
+choice: :class:`~storelink.session.Session` and ``storelink sync`` resume from the last
+finished page a bounded number of times, waiting :func:`resume_delay` in between.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from attrs.validators import ge, instance_of
 from storelink.errors import PluginError
 from storelink.models import Cursor, OffsetCursor, Page
 
-__all__ = ["Fetch", "OnPage", "PagingConfig", "iterate_pages"]
+__all__ = ["Fetch", "OnPage", "PagingConfig", "iterate_pages", "resume_delay"]
 
 T = TypeVar("T")
 
@@ -45,10 +49,28 @@ class PagingConfig:
 
     :param max_pages: More pages than this from one walk is taken for a plugin bug.
     :param concurrency: Offset pages with a known total fetched at once (1: one by one).
+    :param resumes: Times a read whose page failed beyond the HTTP retries starts again
+        from its last finished page, by itself, before it gives up (0: never).
+    :param resume_backoff: Seconds before the first resume; each later one waits twice
+        as long as the one before.
+    :param resume_backoff_cap: No wait between resumes is longer than this.
     """
 
     max_pages: int = field(default=100_000, validator=[instance_of(int), ge(1)])
     concurrency: int = field(default=4, validator=[instance_of(int), ge(1)])
+    resumes: int = field(default=3, validator=[instance_of(int), ge(0)])
+    resume_backoff: float = field(default=2.0, converter=float, validator=ge(0.0))
+    resume_backoff_cap: float = field(default=60.0, converter=float, validator=ge(0.0))
+
+
+def resume_delay(config: PagingConfig, resumed: int, retry_after: float | None = None) -> float:
+    """Return the seconds to wait before resume number *resumed* + 1 of a failed read.
+
+    ``resume_backoff * 2**resumed``, at most ``resume_backoff_cap``; never shorter than
+    the *retry_after* the store asked for in the failure that stopped the read.
+    """
+    delay = min(config.resume_backoff_cap, config.resume_backoff * 2.0**resumed)
+    return max(delay, retry_after or 0.0)
 
 
 class _Guard:

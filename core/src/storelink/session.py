@@ -11,17 +11,39 @@ Lists stream: ``products()``, ``orders()`` and ``inventory()`` hold at most a fe
 in memory (the page loop's concurrency window), however long the list. They are async
 generators: ``aclose()`` one left early (or use :func:`contextlib.aclosing`) to cancel
 its pages in flight at once.
+
+Reads survive transient faults in two layers. The HTTP layer resends a failed request
+(429, 5xx, resets, cut-off bodies; see :mod:`storelink.http.retry`). When a page still
+fails, the read starts again from its last finished page by itself, up to
+``resumes`` times (default :attr:`PagingConfig.resumes <storelink.paging.PagingConfig>`)
+with a growing wait; only then does it raise
+:class:`~storelink.ReadInterruptedError`, whose ``resume_from`` is the cursor to pass
+back as ``start`` later. No item is delivered twice and none is skipped::
+
+    try:
+        async for product in session.products(start=saved):
+            ...
+    except ReadInterruptedError as exc:
+        saved = exc.resume_from  # store it; continue from here on the next run
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
-from storelink.errors import ConnectionRevokedError, ConnectionStateError, InputError
+from storelink.errors import (
+    ConnectionRevokedError,
+    ConnectionStateError,
+    InputError,
+    ReadInterruptedError,
+    RetryableError,
+)
 from storelink.ledger import OrderResult
 from storelink.models import (
     Connection,
@@ -34,7 +56,8 @@ from storelink.models import (
     Product,
     ShippingMethod,
 )
-from storelink.paging import iterate_pages
+from storelink.paging import iterate_pages, resume_delay
+from storelink.runtimes import ConnectionStats
 
 if TYPE_CHECKING:
     from storelink.context import PlatformContext
@@ -45,6 +68,8 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "Session"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("storelink.session")
 
 #: What :meth:`Session.pages` walks, and the hook behind each kind.
 _HOOKS = {"products": "fetch_products", "orders": "fetch_orders", "inventory": "fetch_inventory"}
@@ -114,7 +139,13 @@ class Session:
 
     @overload
     def pages(
-        self, kind: Literal["products"], start: Cursor | None = None, *, since: None = None, sku_ids: None = None
+        self,
+        kind: Literal["products"],
+        start: Cursor | None = None,
+        *,
+        since: None = None,
+        sku_ids: None = None,
+        resumes: int | None = None,
     ) -> AsyncGenerator[PageItem[Product], None]: ...
 
     @overload
@@ -125,6 +156,7 @@ class Session:
         *,
         since: datetime | None = None,
         sku_ids: None = None,
+        resumes: int | None = None,
     ) -> AsyncGenerator[PageItem[Order], None]: ...
 
     @overload
@@ -135,6 +167,7 @@ class Session:
         *,
         since: None = None,
         sku_ids: Sequence[str] | None = None,
+        resumes: int | None = None,
     ) -> AsyncGenerator[PageItem[InventoryLevel], None]: ...
 
     @overload
@@ -145,6 +178,7 @@ class Session:
         *,
         since: datetime | None = None,
         sku_ids: Sequence[str] | None = None,
+        resumes: int | None = None,
     ) -> AsyncGenerator[PageItem[Any], None]: ...
 
     def pages(
@@ -154,6 +188,7 @@ class Session:
         *,
         since: datetime | None = None,
         sku_ids: Sequence[str] | None = None,
+        resumes: int | None = None,
     ) -> AsyncGenerator[PageItem[Any], None]:
         """Walk a list page by page, yielding ``(page, resume_cursor)``, for resumable syncs.
 
@@ -165,10 +200,20 @@ class Session:
         :param start: Where to continue; ``None`` starts at the beginning.
         :param since: Orders only: those changed at or after this aware datetime.
         :param sku_ids: Inventory only: these SKUs only.
-        :raises InputError: *kind* is unknown, or an option does not apply to it.
+        :param resumes: Times a page that fails beyond the HTTP retries is fetched
+            again, after a growing wait, before the walk gives up; ``None``: the hub's
+            :attr:`PagingConfig.resumes <storelink.paging.PagingConfig>`.
+        :raises InputError: *kind* is unknown, an option does not apply to it, or
+            *resumes* is negative.
+        :raises ReadInterruptedError: A page still failed after the last resume; its
+            ``resume_from`` continues after the last page yielded.
         """
         fetch = self._fetcher(kind, since=since, sku_ids=sku_ids)
-        return self._walk(kind, fetch, start)
+        if resumes is None:
+            resumes = self._hub.paging.resumes
+        elif isinstance(resumes, bool) or not isinstance(resumes, int) or resumes < 0:
+            raise InputError(f"is {resumes!r}; give a whole number of resumes, 0 or more", path="resumes")
+        return self._walk(kind, fetch, start, resumes)
 
     def _fetcher(
         self, kind: str, *, since: datetime | None, sku_ids: Sequence[str] | None
@@ -194,18 +239,60 @@ class Session:
         kind: str,
         fetch: Callable[[PlatformContext, Cursor | None], Awaitable[Page[Any]]],
         start: Cursor | None,
+        resumes: int,
     ) -> AsyncGenerator[PageItem[Any], None]:
-        ctx = await self._ctx()
-        walk = iterate_pages(
-            lambda cursor: fetch(ctx, cursor),
-            plugin=self.connection.platform,
-            hook=_HOOKS[kind],
-            start=start,
-            config=self._hub.paging,
+        config = self._hub.paging
+        cursor, items, resumed = start, 0, 0
+        while True:
+            ctx = await self._ctx()
+            walk = iterate_pages(
+                functools.partial(fetch, ctx),
+                plugin=self.connection.platform,
+                hook=_HOOKS[kind],
+                start=cursor,
+                config=config,
+            )
+            try:
+                async with aclosing(walk):
+                    async for page, resume in walk:
+                        yield page, resume
+                        cursor, items = resume, items + len(page.items)
+                return
+            except ReadInterruptedError:
+                raise
+            except RetryableError as exc:
+                if resumed >= resumes:
+                    raise self._interrupted(kind, exc, cursor, items, resumed) from exc
+                delay = resume_delay(config, resumed, exc.retry_after)
+                resumed += 1
+                log.warning(
+                    "%s of %s: a page failed after its retries (%s); resuming after %d items in %.1f s (%d of %d)",
+                    kind,
+                    self._id,
+                    exc,
+                    items,
+                    delay,
+                    resumed,
+                    resumes,
+                )
+                await self._hub.clock.sleep(delay)
+
+    def _interrupted(
+        self, kind: str, exc: RetryableError, cursor: Cursor | None, items: int, resumed: int
+    ) -> ReadInterruptedError:
+        tries = f" and {resumed} resume{'s' if resumed != 1 else ''}" if resumed else ""
+        return ReadInterruptedError(
+            f"the {kind} read of {self._id} stopped after {items} items{tries}: {exc}",
+            resume_from=cursor,
+            items=items,
+            resumes=resumed,
+            retry_after=exc.retry_after,
+            platform=exc.platform,
+            operation=exc.operation,
+            status=exc.status,
+            code=exc.code,
+            request_id=exc.request_id,
         )
-        async with aclosing(walk):
-            async for item in walk:
-                yield item
 
     async def _items(self, pages: AsyncGenerator[PageItem[T], None]) -> AsyncGenerator[T, None]:
         async with aclosing(pages):
@@ -213,23 +300,42 @@ class Session:
                 for item in page.items:
                     yield item
 
-    def products(self) -> AsyncGenerator[Product, None]:
-        """Stream every product of the store, with its variants."""
-        return self._items(self.pages("products"))
+    def products(self, start: Cursor | None = None, *, resumes: int | None = None) -> AsyncGenerator[Product, None]:
+        """Stream every product of the store, with its variants.
 
-    def orders(self, since: datetime | None = None) -> AsyncGenerator[Order, None]:
+        :param start: Continue from this cursor (a :class:`~storelink.ReadInterruptedError`'s
+            ``resume_from``); ``None`` starts at the beginning.
+        :param resumes: As for :meth:`pages`.
+        :raises ReadInterruptedError: A page still failed after the last resume.
+        """
+        return self._items(self.pages("products", start, resumes=resumes))
+
+    def orders(
+        self, since: datetime | None = None, *, start: Cursor | None = None, resumes: int | None = None
+    ) -> AsyncGenerator[Order, None]:
         """Stream the store's orders, oldest first.
 
         :param since: Only orders created or changed at or after this aware datetime.
+        :param start: As for :meth:`products`.
+        :param resumes: As for :meth:`pages`.
         """
-        return self._items(self.pages("orders", since=since))
+        return self._items(self.pages("orders", start, since=since, resumes=resumes))
 
-    def inventory(self, sku_ids: Sequence[str] | None = None) -> AsyncGenerator[InventoryLevel, None]:
+    def inventory(
+        self, sku_ids: Sequence[str] | None = None, *, start: Cursor | None = None, resumes: int | None = None
+    ) -> AsyncGenerator[InventoryLevel, None]:
         """Stream stock levels, per SKU and location.
 
         :param sku_ids: Only these SKUs; ``None`` for every SKU.
+        :param start: As for :meth:`products`.
+        :param resumes: As for :meth:`pages`.
         """
-        return self._items(self.pages("inventory", sku_ids=sku_ids))
+        return self._items(self.pages("inventory", start, sku_ids=sku_ids, resumes=resumes))
+
+    @property
+    def stats(self) -> ConnectionStats:
+        """What this connection's HTTP clients did since the hub opened: requests, retries, logins."""
+        return self._hub.stats.by_connection.get(self._id, ConnectionStats())
 
     async def get_order(self, order_id: str) -> Order:
         """Return one order by its platform id.

@@ -45,7 +45,7 @@ from storelink.models import (
 )
 from storelink.paging import PagingConfig
 from storelink.plugins import Platform, Registry
-from storelink.runtimes import HubStats
+from storelink.runtimes import ConnectionStats, HubStats
 from storelink.session import Session
 from storelink.store import ConnectionStore, Submission
 from storelink.vault import KeyRing
@@ -159,21 +159,33 @@ class SyncSession:
         *,
         since: datetime | None = None,
         sku_ids: Sequence[str] | None = None,
+        resumes: int | None = None,
     ) -> BlockingIterator[tuple[Page[Any], Cursor | None]]:
         """See :meth:`Session.pages <storelink.session.Session.pages>`."""
-        return BlockingIterator(self._runner, self._session.pages(kind, start, since=since, sku_ids=sku_ids))
+        return BlockingIterator(
+            self._runner, self._session.pages(kind, start, since=since, sku_ids=sku_ids, resumes=resumes)
+        )
 
-    def products(self) -> BlockingIterator[Product]:
+    def products(self, start: Cursor | None = None, *, resumes: int | None = None) -> BlockingIterator[Product]:
         """See :meth:`Session.products <storelink.session.Session.products>`."""
-        return BlockingIterator(self._runner, self._session.products())
+        return BlockingIterator(self._runner, self._session.products(start, resumes=resumes))
 
-    def orders(self, since: datetime | None = None) -> BlockingIterator[Order]:
+    def orders(
+        self, since: datetime | None = None, *, start: Cursor | None = None, resumes: int | None = None
+    ) -> BlockingIterator[Order]:
         """See :meth:`Session.orders <storelink.session.Session.orders>`."""
-        return BlockingIterator(self._runner, self._session.orders(since))
+        return BlockingIterator(self._runner, self._session.orders(since, start=start, resumes=resumes))
 
-    def inventory(self, sku_ids: Sequence[str] | None = None) -> BlockingIterator[InventoryLevel]:
+    def inventory(
+        self, sku_ids: Sequence[str] | None = None, *, start: Cursor | None = None, resumes: int | None = None
+    ) -> BlockingIterator[InventoryLevel]:
         """See :meth:`Session.inventory <storelink.session.Session.inventory>`."""
-        return BlockingIterator(self._runner, self._session.inventory(sku_ids))
+        return BlockingIterator(self._runner, self._session.inventory(sku_ids, start=start, resumes=resumes))
+
+    @property
+    def stats(self) -> ConnectionStats:
+        """See :attr:`Session.stats <storelink.session.Session.stats>`."""
+        return self._session.stats
 
     def get_order(self, order_id: str) -> Order:
         """See :meth:`Session.get_order <storelink.session.Session.get_order>`."""

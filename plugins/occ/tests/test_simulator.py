@@ -412,7 +412,7 @@ async def test_a_5xx_rate_of_one_fails_every_request_with_the_envelope() -> None
     sim = OccSimulator(SimulatorConfig(products=1, fail_rate=1.0))
     async with sim_client(sim) as client:
         statuses = {(await client.get("/ccadmin/v1/products")).status_code for _ in range(30)}
-    assert statuses == {502, 503, 504}
+    assert statuses == {500, 502, 503, 504}
     assert sim.stats["faults_5xx"] == 30
 
 

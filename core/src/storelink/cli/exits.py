@@ -35,7 +35,7 @@ from storelink.errors import (
     StoreURLError,
 )
 
-__all__ = ["ExitCode", "Failure", "Interrupted", "describe", "exit_code_for", "one_line"]
+__all__ = ["ExitCode", "Failure", "Interrupted", "Unavailable", "describe", "exit_code_for", "one_line"]
 
 
 class ExitCode(enum.IntEnum):
@@ -68,6 +68,12 @@ class Failure(click.ClickException):
     """Bad input the CLI itself detects (an unreadable file, a malformed draft...)."""
 
     exit_code = ExitCode.BAD_INPUT
+
+
+class Unavailable(click.ClickException):
+    """The platform stayed unavailable; the message says what was kept and how to carry on."""
+
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class Interrupted(click.ClickException):

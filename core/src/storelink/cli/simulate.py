@@ -64,7 +64,7 @@ class SimulatorType(click.ParamType[str]):
     metavar="SHARE",
     default=0.0,
     show_default=True,
-    help="Share of requests answered with a transient failure (502, 503 or 504).",
+    help="Share of requests answered with a transient failure (500, 502, 503 or 504).",
 )
 @click.option(
     "--latency",

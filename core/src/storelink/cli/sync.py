@@ -10,6 +10,12 @@ checkpoint that is not done; the next run truncates the file to the stored lengt
 dropping any lines written after the checkpoint, and continues from the cursor. So
 every item is in the file exactly once, whatever the moment of the interruption.
 
+A page that fails after the HTTP layer's retries does not lose the run: the sync waits
+(2 s, then twice as long each time) and resumes from its last checkpoint by itself, up
+to ``--resumes`` times (default 3). Only then does it stop, with exit code 4 and one
+line saying how many items were written and the exact command that resumes. Retries
+show in the progress line and in the summary.
+
 Checkpoints live in the connection store, one per connection, kind and target
 directory. A finished products or inventory sync starts over the next time (the file
 is rewritten); a finished orders sync continues incrementally: the next run appends
@@ -22,7 +28,8 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+import shlex
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,18 +38,29 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 from attrs import evolve, frozen
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.text import Text
 
-from storelink.cli.exits import Failure, Interrupted
+from storelink.cli.exits import Failure, Interrupted, Unavailable, one_line
 from storelink.cli.output import Column, json_option
 from storelink.cli.state import CliState, open_hub, pass_state, run
+from storelink.errors import RetryableError
+from storelink.paging import PagingConfig, resume_delay
 
 if TYPE_CHECKING:
     from storelink.session import Session
     from storelink.store.base import ConnectionStore
 
-__all__ = ["KINDS", "KindResult", "SyncJob", "progress_bar", "sync"]
+__all__ = ["KINDS", "KindResult", "SyncJob", "SyncStopped", "progress_bar", "resume_command", "sync"]
 
 #: What `sync` can write, in the order it writes them.
 KINDS = ("products", "inventory", "shipping", "orders")
@@ -55,6 +73,8 @@ class KindResult:
     :param items: Items this sync wrote, counting those of the interrupted run it resumed.
     :param resumed_after: When it resumed an interrupted run: the items that run wrote.
     :param since: Orders only: the run appended the orders changed since this time.
+    :param retries: HTTP requests of this kind that were sent again after a transient failure.
+    :param resumes: Times this run resumed from its checkpoint after a page failed beyond its retries.
     """
 
     kind: str
@@ -62,6 +82,31 @@ class KindResult:
     items: int
     resumed_after: int | None = None
     since: datetime | None = None
+    retries: int = 0
+    resumes: int = 0
+
+
+class SyncStopped(Exception):
+    """A kind's sync failed beyond its retries and resumes; what was written is kept.
+
+    :param kind: The kind that failed.
+    :param items: Items of that kind in its file, all checkpointed.
+    :param file: The kind's file.
+    :param resumes: Times it resumed from its checkpoint before it stopped.
+    :param remaining: The kinds still to sync: the failed one and those after it.
+    :param cause: The error of the last failed attempt.
+    """
+
+    def __init__(
+        self, kind: str, *, items: int, file: str, resumes: int, remaining: tuple[str, ...], cause: RetryableError
+    ) -> None:
+        super().__init__(f"{kind} sync stopped after {items} items")
+        self.kind = kind
+        self.items = items
+        self.file = file
+        self.resumes = resumes
+        self.remaining = remaining
+        self.cause = cause
 
 
 @frozen(kw_only=True)
@@ -174,6 +219,20 @@ def _line(model: object) -> bytes:
     return json.dumps(to_jsonable(model), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+class _Retries(ProgressColumn):
+    """Requests sent again after a transient failure, and resumes, once there are any."""
+
+    def render(self, task: Task) -> Text:
+        retries, resumes = task.fields.get("retries", 0), task.fields.get("resumes", 0)
+        parts = [_plural(retries, "retry", "retries")] if retries else []
+        parts += [_plural(resumes, "resume", "resumes")] if resumes else []
+        return Text(", ".join(parts), style="yellow")
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
+
+
 class _Rate(ProgressColumn):
     """Items per second written by this run (a resumed run's earlier items excluded)."""
 
@@ -184,13 +243,14 @@ class _Rate(ProgressColumn):
 
 
 def progress_bar(console: Console | None = None) -> Progress:
-    """Return the progress display of a sync: kind, bar, count, rate, time (on stderr by default)."""
+    """Return the progress display of a sync: kind, bar, count, rate, time, retries (on stderr by default)."""
     return Progress(
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
         MofNCompleteColumn(),
         _Rate(),
         TimeElapsedColumn(),
+        _Retries(),
         console=console or Console(stderr=True),
     )
 
@@ -201,16 +261,33 @@ class SyncJob:
     :param session: The connection's session.
     :param store: The connection store holding the checkpoints.
     :param full: Ignore checkpoints: start every kind over, orders included.
+    :param paging: The waits between resumes (``resume_backoff``, ``resume_backoff_cap``)
+        and, unless *resumes* is given, how many there may be.
+    :param resumes: Times a kind resumes from its checkpoint after a page failed beyond
+        its retries, before the job raises :class:`SyncStopped`.
+    :param sleep: Waits between resumes (the hub clock's ``sleep``).
     """
 
     def __init__(
-        self, session: Session, store: ConnectionStore, directory: Path, progress: Progress, *, full: bool = False
+        self,
+        session: Session,
+        store: ConnectionStore,
+        directory: Path,
+        progress: Progress,
+        *,
+        full: bool = False,
+        paging: PagingConfig | None = None,
+        resumes: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.session = session
         self.store = store
         self.directory = directory.resolve()
         self.progress = progress
         self.full = full
+        self.paging = paging or PagingConfig()
+        self.resumes = self.paging.resumes if resumes is None else resumes
+        self.sleep = sleep
         self.connection_id = session.connection.id
 
     def _key(self, kind: str) -> str:
@@ -220,11 +297,14 @@ class SyncJob:
     async def _save(self, kind: str, cp: Checkpoint) -> None:
         await self.store.set_checkpoint(self.connection_id, self._key(kind), cp.dumps(self.directory))
 
+    async def _stored(self, kind: str) -> Checkpoint | None:
+        stored = await self.store.get_checkpoint(self.connection_id, self._key(kind))
+        return Checkpoint.loads(stored) if stored else None
+
     async def _plan(self, kind: str, file: _LinesFile) -> tuple[Checkpoint, bool]:
         """Return where this run of *kind* starts, and whether it resumes an interrupted one."""
         now = datetime.now(UTC)
-        stored = None if self.full else await self.store.get_checkpoint(self.connection_id, self._key(kind))
-        cp = Checkpoint.loads(stored) if stored else None
+        cp = None if self.full else await self._stored(kind)
         size = await asyncio.to_thread(file.size)
         if cp is None or size < cp.offset:
             return Checkpoint(started=now), False  # never synced here, or the file lost lines
@@ -235,30 +315,79 @@ class SyncJob:
         return Checkpoint(started=now), False
 
     async def run(self, kinds: Sequence[str]) -> list[KindResult]:
-        """Sync *kinds* in :data:`KINDS` order; return what each one did."""
+        """Sync *kinds* in :data:`KINDS` order; return what each one did.
+
+        :raises SyncStopped: A kind still failed after its last resume.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        chosen = tuple(k for k in KINDS if k in kinds)
         results = []
         with _exclusive(self.directory):
-            for kind in KINDS:
-                if kind in kinds:
+            for index, kind in enumerate(chosen):
+                try:
                     results.append(await (self._shipping() if kind == "shipping" else self._paged(kind)))
+                except SyncStopped as stopped:
+                    stopped.remaining = chosen[index:]
+                    raise
         return results
 
-    async def _paged(self, kind: str) -> KindResult:
-        from storelink.codec import cursor_from_str, cursor_to_str
+    def _retries(self, base: int) -> int:
+        return self.session.stats.retries - base
 
+    async def _after_failure(self, kind: str, exc: RetryableError, items: int, resumes: int, file: Path) -> None:
+        """Wait before resume number *resumes* + 1, or raise :class:`SyncStopped` if none is left."""
+        cause = exc.__cause__ if isinstance(exc.__cause__, RetryableError) else exc
+        if resumes >= self.resumes:
+            raise SyncStopped(kind, items=items, file=str(file), resumes=resumes, remaining=(kind,), cause=cause)
+        delay = resume_delay(self.paging, resumes, cause.retry_after)
+        self.progress.console.print(
+            one_line(
+                f"{kind}: a page failed after its retries ({_reason(cause)}); resuming from the checkpoint "
+                f"after {items:,} items in {delay:g} s ({resumes + 1} of {self.resumes})"
+            )
+        )
+        await self.sleep(delay)
+
+    async def _paged(self, kind: str) -> KindResult:
         file = _LinesFile(self.directory / f"{kind}.jsonl")
         cp, resumed = await self._plan(kind, file)
         first = cp.count
-        task = self.progress.add_task(kind, total=None, completed=first, resumed_at=first)
+        task = self.progress.add_task(kind, total=None, completed=first, resumed_at=first, retries=0, resumes=0)
         if resumed:
             self.progress.console.print(f"resuming {kind} after {cp.count:,} items")
+        base = self.session.stats.retries
+        resumes = 0
+        while True:
+            try:
+                cp = await self._stream(kind, file, cp, task, base)
+                break
+            except RetryableError as exc:
+                self.progress.update(task, retries=self._retries(base))
+                await self._after_failure(kind, exc, cp.count, resumes, file.path)
+                resumes += 1
+                self.progress.update(task, resumes=resumes)
+                cp = await self._stored(kind) or cp  # the last page's checkpoint, as a new run would find it
+        self.progress.update(task, total=cp.count, completed=cp.count, retries=self._retries(base))
+        return KindResult(
+            kind=kind,
+            file=str(file.path),
+            items=cp.count,
+            resumed_after=first if resumed else None,
+            since=cp.since,
+            retries=self._retries(base),
+            resumes=resumes,
+        )
+
+    async def _stream(self, kind: str, file: _LinesFile, cp: Checkpoint, task: TaskID, base: int) -> Checkpoint:
+        """Append *kind* from checkpoint *cp* to the end; return the final checkpoint."""
+        from storelink.codec import cursor_from_str, cursor_to_str
+
         options: dict[str, Any] = {"since": cp.since} if kind == "orders" else {}
         start = cursor_from_str(cp.cursor) if cp.cursor else None
         await asyncio.to_thread(file.open_at, cp.offset)
         try:
             await self._save(kind, cp)
-            async for page, resume in self.session.pages(kind, start, **options):
+            async for page, resume in self.session.pages(kind, start, resumes=0, **options):
                 data = b"".join(_line(item) for item in page.items)
                 await asyncio.to_thread(file.append, data)
                 cp = evolve(
@@ -270,24 +399,67 @@ class SyncJob:
                 )
                 await self._save(kind, cp)
                 total = page.total if page.total is not None and page.total >= cp.count else None
-                self.progress.update(task, completed=cp.count, total=total)
+                self.progress.update(task, completed=cp.count, total=total, retries=self._retries(base))
         finally:
             file.close()
         if not cp.done:
             cp = evolve(cp, cursor=None, done=True)
             await self._save(kind, cp)
-        self.progress.update(task, total=cp.count, completed=cp.count)
-        return KindResult(
-            kind=kind, file=str(file.path), items=cp.count, resumed_after=first if resumed else None, since=cp.since
-        )
+        return cp
 
     async def _shipping(self) -> KindResult:
         file = _LinesFile(self.directory / "shipping.jsonl")
-        task = self.progress.add_task("shipping", total=None)
-        methods = await self.session.shipping_methods()
+        task = self.progress.add_task("shipping", total=None, retries=0, resumes=0)
+        base = self.session.stats.retries
+        resumes = 0
+        while True:
+            try:
+                methods = await self.session.shipping_methods()
+                break
+            except RetryableError as exc:
+                self.progress.update(task, retries=self._retries(base))
+                await self._after_failure("shipping", exc, 0, resumes, file.path)
+                resumes += 1
+                self.progress.update(task, resumes=resumes)
         await asyncio.to_thread(file.replace_with, b"".join(_line(m) for m in methods))
-        self.progress.update(task, total=len(methods), completed=len(methods))
-        return KindResult(kind="shipping", file=str(file.path), items=len(methods))
+        self.progress.update(task, total=len(methods), completed=len(methods), retries=self._retries(base))
+        return KindResult(
+            kind="shipping", file=str(file.path), items=len(methods), retries=self._retries(base), resumes=resumes
+        )
+
+
+def _reason(exc: RetryableError) -> str:
+    from storelink.redaction import scrub
+
+    return one_line(scrub(str(exc))).removesuffix(".")
+
+
+def resume_command(
+    connection_id: str, directory: Path, remaining: Sequence[str], *, database: str | None = None
+) -> str:
+    """Return the ``storelink sync`` command line that carries on with *remaining*.
+
+    :param database: The ``--db`` value to repeat, when it was given on the command
+        line (a password in a database URL is shown as ``***``, never in clear).
+    """
+    words = ["storelink"]
+    if database:
+        words += ["--db", _without_password(database)]
+    words += ["sync", connection_id, "--to", str(directory)]
+    if tuple(remaining) != KINDS:
+        words += ["--only", ",".join(remaining)]
+    return shlex.join(words)
+
+
+def _without_password(database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database)
+    if not parts.password:
+        return database
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class KindsType(click.ParamType[tuple[str, ...]]):
@@ -307,9 +479,16 @@ class KindsType(click.ParamType[tuple[str, ...]]):
 
 
 def _note(r: KindResult) -> str | None:
+    notes = []
     if r.resumed_after is not None:
-        return f"resumed after {r.resumed_after:,}"
-    return f"changed since {r.since.isoformat(timespec='seconds')}" if r.since else None
+        notes.append(f"resumed after {r.resumed_after:,}")
+    elif r.since:
+        notes.append(f"changed since {r.since.isoformat(timespec='seconds')}")
+    if r.retries:
+        notes.append(_plural(r.retries, "retry", "retries"))
+    if r.resumes:
+        notes.append(_plural(r.resumes, "resume", "resumes"))
+    return ", ".join(notes) or None
 
 
 _RESULT_COLUMNS: tuple[Column[KindResult], ...] = (
@@ -338,10 +517,23 @@ _RESULT_COLUMNS: tuple[Column[KindResult], ...] = (
     help="The kinds to sync, comma-separated.",
 )
 @click.option("--full", is_flag=True, help="Ignore checkpoints: sync everything again, orders included.")
+@click.option(
+    "--resumes",
+    type=click.IntRange(min=0),
+    default=PagingConfig().resumes,
+    show_default=True,
+    help="Times a kind resumes from its checkpoint after a page fails beyond its retries, before giving up.",
+)
 @json_option
 @pass_state
 def sync(
-    state: CliState, connection_id: str, directory: Path, kinds: tuple[str, ...], full: bool, as_json: bool
+    state: CliState,
+    connection_id: str,
+    directory: Path,
+    kinds: tuple[str, ...],
+    full: bool,
+    resumes: int,
+    as_json: bool,
 ) -> None:
     """Write a connection's products, inventory, shipping methods and orders to JSON Lines.
 
@@ -351,16 +543,41 @@ def sync(
     Interrupted (Ctrl-C, a crash, kill)? Run the same command again: it resumes from
     the last page it stored, and no line is written twice. Orders are incremental:
     after a finished sync, the next one appends only the orders changed since.
+
+    A page that still fails after its HTTP retries is fetched again from the last
+    checkpoint, up to --resumes times with a growing wait; then the sync stops with
+    exit code 4 and prints the command that resumes it.
     """
     out = state.output(as_json)
 
     async def go() -> list[KindResult]:
         async with open_hub(state) as hub, hub.session(connection_id) as session:
             with progress_bar() as progress:
-                return await SyncJob(session, hub.store, directory, progress, full=full).run(kinds)
+                job = SyncJob(
+                    session,
+                    hub.store,
+                    directory,
+                    progress,
+                    full=full,
+                    paging=hub.paging,
+                    resumes=resumes,
+                    sleep=hub.clock.sleep,
+                )
+                return await job.run(kinds)
 
     try:
         results = run(go())
     except KeyboardInterrupt:
         raise Interrupted("sync interrupted; run the same command again to resume from the last page") from None
+    except SyncStopped as stopped:
+        root = click.get_current_context().find_root()
+        given = root.get_parameter_source("database") is click.core.ParameterSource.COMMANDLINE
+        command = resume_command(
+            connection_id, directory.resolve(), stopped.remaining, database=state.database if given else None
+        )
+        tries = f" and {_plural(stopped.resumes, 'resume', 'resumes')}" if stopped.resumes else ""
+        raise Unavailable(
+            f"{stopped.kind} sync stopped after {stopped.items:,} items written to {stopped.file} "
+            f"(they are kept), after its retries{tries}: {_reason(stopped.cause)}; resume with: {command}"
+        ) from None
     out.records(results, _RESULT_COLUMNS, title=f"Synced {connection_id} to {directory}")

@@ -37,7 +37,7 @@ def create(
     :param products: Catalog size.
     :param seed: Decides the catalog, stock and faults.
     :param token_ttl: Access-token lifetime in seconds.
-    :param fail_rate: Share of requests answered 502, 503 or 504.
+    :param fail_rate: Share of requests answered 500, 502, 503 or 504.
     :param latency: Seconds added to every request.
     :param options: Any other :class:`SimulatorConfig` field.
     """

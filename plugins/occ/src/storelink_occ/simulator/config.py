@@ -32,7 +32,7 @@ class SimulatorConfig:
     :param require_asset_language: Refuse requests without ``X-CCAsset-Language``
         (error 82001), as OCC does for its write endpoints.
     :param latency: Seconds added to every request.
-    :param fail_rate: Share of requests answered 502, 503 or 504.
+    :param fail_rate: Share of requests answered 500, 502, 503 or 504.
     :param rate_limit_rate: Share of requests answered 429 with ``Retry-After``.
     :param retry_after: The ``Retry-After`` seconds of a 429.
     :param drop_rate: Share of requests whose connection drops before they are processed.

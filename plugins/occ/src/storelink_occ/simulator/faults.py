@@ -2,7 +2,7 @@
 
 Before a request reaches the app it may be delayed (``latency``), dropped (the
 connection closes after the status line, nothing is processed), answered 429 with
-``Retry-After``, or answered 502/503/504, each with OCC's error envelope. After the app
+``Retry-After``, or answered 500/502/503/504, each with OCC's error envelope. After the app
 processed it, the response may be truncated (half the body, then the connection
 closes) or, for order creation, lost entirely: the order is committed and the client
 never learns it ("commit then lose the response"). The same seed and the same request
@@ -24,7 +24,12 @@ from storelink_occ.simulator.config import SimulatorConfig
 __all__ = ["FaultInjector"]
 
 ORDER_CREATION = ("POST", "/ccappagent/v1/orders")
-_UNAVAILABLE = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_UNAVAILABLE = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 class FaultInjector:
