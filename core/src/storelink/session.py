@@ -282,7 +282,7 @@ class Session:
     ) -> ReadInterruptedError:
         tries = f" and {resumed} resume{'s' if resumed != 1 else ''}" if resumed else ""
         return ReadInterruptedError(
-            f"the {kind} read of {self._id} stopped after {items} items{tries}: {exc}",
+            f"the {kind} read of {self._id} stopped after {items} items{tries}: {exc.message}",
             resume_from=cursor,
             items=items,
             resumes=resumed,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attrs import evolve
 
 from storelink.session import Session
 
@@ -143,3 +144,31 @@ def test_a_second_sync_to_the_same_directory_is_refused_while_one_runs(run_cli: 
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert "another storelink sync" in one_line_error(run_cli("sync", conn, "--to", str(tmp_path)), 2)
     assert run_cli("sync", conn, "--to", str(tmp_path), "--only", "shipping").exit_code == 0
+
+
+def test_a_sync_whose_pages_keep_failing_stops_with_exit_4_and_the_resume_command(
+    run_cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storelink.http.clock import SystemClock
+    from storelink_occ.simulator.faults import FaultInjector
+
+    from .conftest import serve
+
+    async def instant(self: SystemClock, seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr(SystemClock, "sleep", instant)
+    store = serve(products=60)
+    sim = next(store)
+    try:
+        conn = run_cli.connect(sim)
+        injector = sim.sim.app
+        assert isinstance(injector, FaultInjector)
+        injector.config = evolve(injector.config, fail_rate=1.0, fault_paths=("/ccadmin/v1/products",))
+        result = run_cli("sync", conn, "--to", str(tmp_path), "--only", "products,shipping", "--resumes", "1")
+    finally:
+        store.close()
+    line = one_line_error(result, 4)
+    assert "products sync stopped after 0 items written to" in line
+    assert "after its retries and 1 resume" in line
+    assert line.endswith(f"resume with: storelink sync {conn} --to {tmp_path.resolve()} --only products,shipping")
