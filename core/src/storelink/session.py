@@ -258,8 +258,6 @@ class Session:
                         yield page, resume
                         cursor, items = resume, items + len(page.items)
                 return
-            except ReadInterruptedError:
-                raise
             except RetryableError as exc:
                 if resumed >= resumes:
                     raise self._interrupted(kind, exc, cursor, items, resumed) from exc
