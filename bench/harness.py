@@ -228,7 +228,9 @@ def fmt(value: float, unit: str = "") -> str:
     if value != value:  # NaN
         return "n/a"
     magnitude = abs(value)
-    if magnitude >= 1000:
+    if math.isfinite(value) and value == int(value) and magnitude < 1000:
+        text = f"{value:.0f}"  # counts (runs, retries) and whole numbers: no trailing zeros
+    elif magnitude >= 1000:
         text = f"{value:,.0f}"
     elif magnitude >= 100:
         text = f"{value:.0f}"
@@ -284,8 +286,11 @@ class SimProcess:
         stores: int = 1,
         seed: int = 0,
         memoize: bool = False,
+        faults: Mapping[str, str] | None = None,
     ) -> None:
         self.cmd = [PYTHON, "-m", "bench.simserver", "--products", str(products)]
+        for name, value in (faults or {}).items():
+            self.cmd += ["--fault", f"{name}={value}"]
         self.cmd += ["--latencies-ms", ",".join(f"{ms:g}" for ms in latencies_ms), "--token-ttl", f"{token_ttl:g}"]
         self.cmd += ["--stores", str(stores), "--seed", str(seed)] + (["--memoize"] if memoize else [])
         self.stores: list[Store] = []

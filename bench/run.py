@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, str] = {
     "tokens": "bench.tokens",
     "memory": "bench.memory",
     "many_stores": "bench.many_stores",
+    "faults": "bench.faults",
 }
 
 

@@ -5,6 +5,9 @@ client's::
 
     python -m bench.simserver --products 10000 --latencies-ms 0,20 --token-ttl 300 --stores 1 --memoize
 
+``--fault NAME=VALUE`` (repeatable) passes a fault option to each simulator
+(``fail_rate``, ``rate_limit_rate``, ``retry_after``, ``drop_rate``, ``fault_paths``).
+
 Each store is its own simulator (own catalog, own application key), served on one
 port per latency: a request to a store's 20 ms port waits 20 ms before the simulator
 sees it, exactly as the simulator's own ``latency`` option does (which this process
@@ -93,6 +96,17 @@ def memoize(sim: Simulator, products: int) -> None:
         catalog.product(index)
 
 
+def fault_options(items: list[str]) -> dict[str, Any]:
+    """Parse ``--fault NAME=VALUE`` items: ``fault_paths`` is comma-separated, the rest are numbers."""
+    options: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--fault {item!r}: expected NAME=VALUE")
+        options[name] = tuple(value.split(",")) if name == "fault_paths" else float(value)
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve OCC simulators on loopback for the benchmarks.")
     parser.add_argument("--products", type=int, default=1000)
@@ -101,8 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", type=int, default=1, help="simulators, each on its own port")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--memoize", action="store_true", help="memoize and warm the generated catalog")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a simulator fault option (fail_rate=0.03, retry_after=1, fault_paths=/ccadmin/v1/products,...)",
+    )
     args = parser.parse_args(argv)
     latencies = [float(x) for x in args.latencies_ms.split(",")]
+    faults = fault_options(args.fault)
 
     create = load("occ")
     sims: dict[int, Simulator] = {}
@@ -110,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     sockets: list[socket.socket] = []
     stores: list[dict[str, Any]] = []
     for i in range(args.stores):
-        sim = create(products=args.products, seed=args.seed + i, token_ttl=args.token_ttl)
+        sim = create(products=args.products, seed=args.seed + i, token_ttl=args.token_ttl, **faults)
         if args.memoize:
             memoize(sim, args.products)
         urls: dict[str, str] = {}

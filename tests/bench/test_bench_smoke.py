@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import catalog, many_stores, memory, run, startup, tokens  # noqa: E402
+from bench import catalog, faults, many_stores, memory, run, startup, tokens  # noqa: E402
 from bench.harness import Figure, Section, Stat, percentile, run_child  # noqa: E402
 
 
@@ -93,3 +93,13 @@ def test_many_stores() -> None:
     section = many_stores.run(quick=True, stores=3, products=300, latency_ms=0.0, repeat=1)
     assert_sane(section)
     assert figures(section, "fairness")[0].value >= 1.0
+
+
+def test_faults() -> None:
+    section = faults.run(quick=True, products=1000, repeat=1)
+    assert_sane(section)
+    completed = figures(section, "runs completed")
+    assert {f.name.split(", ", 1)[1] for f in completed} == set(faults.CONTENDERS)
+    for f in completed:
+        if f.target:
+            assert f.met, (f.name, section.notes)  # completing through faults is correctness, not timing
