@@ -10,6 +10,7 @@ plugins map payloads with named functions (``product_from_occ(payload)``).
 from __future__ import annotations
 
 import enum
+import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from attrs import field, frozen
-from attrs.validators import and_, ge, gt, instance_of, matches_re, min_len, optional
+from attrs.validators import and_, ge, gt, instance_of, le, matches_re, max_len, min_len, optional
 
 from storelink.credentials import CredentialSchema, Secret
 
@@ -142,6 +143,70 @@ def _capabilities(value: Iterable[Capability]) -> frozenset[Capability]:
 
 _NON_EMPTY = and_(instance_of(str), min_len(1))
 
+# --------------------------------------------------------------------------- bounds
+#
+# What a model accepts, whoever builds it: a plugin mapping a store's payload or a
+# channel writing a draft. Beyond these a value is a mistake (or an attack), never
+# a real order or catalog: refusing it names the field; a store's record that breaks
+# one is a mapping error naming the record.
+
+#: Amounts: at most this in magnitude (a thousand trillion, in any currency)...
+MAX_AMOUNT = Decimal("1e15")
+#: ... and at most this many decimal places.
+MAX_AMOUNT_PLACES = 8
+#: Units of one order line.
+MAX_QUANTITY = 1_000_000
+#: Units of stock of one SKU at one location.
+MAX_STOCK = 10**12
+#: Lines of one order.
+MAX_LINES = 1_000
+#: Characters of an id (product, SKU, shipping method...) in a draft.
+MAX_ID = 256
+#: Characters of any other text of a draft (address lines, names, notes).
+MAX_TEXT = 1_000
+#: Size of a draft's or payment's ``extra``, as compact JSON, and its nesting depth.
+MAX_EXTRA_BYTES = 64 * 1024
+MAX_EXTRA_DEPTH = 16
+
+
+def _no_control(_inst: object, attr: Any, value: str | None) -> None:
+    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{attr.name} must not contain control characters (line breaks, tabs, NUL...)")
+
+
+def _text(limit: int, *, required: bool) -> Any:
+    """Return a validator of draft text: at most *limit* characters, no control characters."""
+    if required:
+        return and_(instance_of(str), min_len(1), max_len(limit), _no_control)
+    return optional(and_(instance_of(str), max_len(limit), _no_control))
+
+
+def _non_negative(_inst: object, attr: Any, value: Money | None) -> None:
+    if value is not None and value.amount < 0:
+        raise ValueError(f"{attr.name} must not be negative, got {value.amount}")
+
+
+def _bounded_extra(_inst: object, attr: Any, value: Mapping[str, Any]) -> None:
+    def depth(item: Any, level: int) -> None:
+        if level > MAX_EXTRA_DEPTH:
+            raise ValueError(f"{attr.name} is nested more than {MAX_EXTRA_DEPTH} levels deep")
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list | tuple) else ()
+        for child in children:
+            depth(child, level + 1)
+
+    depth(value, 1)
+    size = len(json.dumps(value, default=str, separators=(",", ":")).encode())
+    if size > MAX_EXTRA_BYTES:
+        raise ValueError(f"{attr.name} is {size:,} bytes as JSON; at most {MAX_EXTRA_BYTES:,} are allowed")
+
+
+def _amount_in_range(_inst: object, attr: Any, value: Decimal) -> None:
+    if abs(value) >= MAX_AMOUNT:
+        raise ValueError(f"{attr.name} {value} is out of range: amounts must be below {MAX_AMOUNT:,.0f}")
+    exponent = value.normalize().as_tuple().exponent  # 1.50 has 1 place, 1.5E-9 has 10
+    if isinstance(exponent, int) and -exponent > MAX_AMOUNT_PLACES:
+        raise ValueError(f"{attr.name} {value} has more than {MAX_AMOUNT_PLACES} decimal places")
+
 
 # --------------------------------------------------------------------------- money
 
@@ -150,7 +215,7 @@ _NON_EMPTY = and_(instance_of(str), min_len(1))
 class Money:
     """An amount in a currency."""
 
-    amount: Decimal = field(converter=to_decimal)
+    amount: Decimal = field(converter=to_decimal, validator=_amount_in_range)
     currency: str = field(validator=matches_re(r"[A-Z]{3}"))
 
     def __str__(self) -> str:
@@ -176,8 +241,8 @@ class Variant:
     id: str = field(validator=_NON_EMPTY)
     sku: str | None = None
     title: str | None = None
-    price: Money | None = field(default=None, validator=optional(instance_of(Money)))
-    sale_price: Money | None = field(default=None, validator=optional(instance_of(Money)))
+    price: Money | None = field(default=None, validator=[optional(instance_of(Money)), _non_negative])
+    sale_price: Money | None = field(default=None, validator=[optional(instance_of(Money)), _non_negative])
     barcode: str | None = None
     active: bool = True
     options: Mapping[str, str] = field(factory=dict, converter=_freeze)
@@ -195,8 +260,8 @@ class Product:
     url: str | None = None
     active: bool = True
     brand: str | None = None
-    price: Money | None = field(default=None, validator=optional(instance_of(Money)))
-    sale_price: Money | None = field(default=None, validator=optional(instance_of(Money)))
+    price: Money | None = field(default=None, validator=[optional(instance_of(Money)), _non_negative])
+    sale_price: Money | None = field(default=None, validator=[optional(instance_of(Money)), _non_negative])
     variants: tuple[Variant, ...] = field(default=(), converter=_variants, validator=_tuple_of(Variant))
     images: tuple[Image, ...] = field(default=(), converter=_images, validator=_tuple_of(Image))
     categories: tuple[str, ...] = field(default=(), converter=_strs)
@@ -210,7 +275,7 @@ class InventoryLevel:
 
     sku_id: str = field(validator=_NON_EMPTY)
     location_id: str | None = None
-    available: int = field(validator=instance_of(int))
+    available: int = field(validator=and_(instance_of(int), ge(0), le(MAX_STOCK)))
     threshold: int | None = None
     backorderable: int | None = None
     status: str | None = None
@@ -225,7 +290,7 @@ class ShippingRate:
     """
 
     id: str | None = None
-    amount: Money = field(validator=instance_of(Money))
+    amount: Money = field(validator=[instance_of(Money), _non_negative])
     min_subtotal: Decimal | None = field(default=None, converter=_opt_decimal)
     max_subtotal: Decimal | None = field(default=None, converter=_opt_decimal)
 
@@ -254,44 +319,48 @@ class ShippingMethod:
 class Address:
     """A postal address with its contact."""
 
-    name: str = field(validator=_NON_EMPTY)
-    line1: str = field(validator=_NON_EMPTY)
-    line2: str | None = None
-    city: str = field(validator=_NON_EMPTY)
-    region: str | None = None
-    postal_code: str | None = None
+    name: str = field(validator=_text(MAX_TEXT, required=True))
+    line1: str = field(validator=_text(MAX_TEXT, required=True))
+    line2: str | None = field(default=None, validator=_text(MAX_TEXT, required=False))
+    city: str = field(validator=_text(MAX_TEXT, required=True))
+    region: str | None = field(default=None, validator=_text(MAX_TEXT, required=False))
+    postal_code: str | None = field(default=None, validator=_text(MAX_ID, required=False))
     country: str = field(validator=matches_re(r"[A-Z]{2}"))
-    email: str | None = field(default=None, validator=optional(matches_re(r"[^@\s]+@[^@\s]+")))
-    phone: str | None = None
+    email: str | None = field(
+        default=None, validator=[_text(MAX_ID, required=False), optional(matches_re(r"[^@\s]+@[^@\s]+"))]
+    )
+    phone: str | None = field(default=None, validator=_text(MAX_ID, required=False))
 
 
 @frozen(kw_only=True)
 class Customer:
     """Who ordered, as far as the channel knows."""
 
-    id: str | None = None
-    email: str | None = field(default=None, validator=optional(matches_re(r"[^@\s]+@[^@\s]+")))
-    name: str | None = None
+    id: str | None = field(default=None, validator=_text(MAX_ID, required=False))
+    email: str | None = field(
+        default=None, validator=[_text(MAX_ID, required=False), optional(matches_re(r"[^@\s]+@[^@\s]+"))]
+    )
+    name: str | None = field(default=None, validator=_text(MAX_TEXT, required=False))
 
 
 @frozen(kw_only=True)
 class Payment:
     """How the order is paid. Card data never travels through storelink."""
 
-    type: str = field(validator=_NON_EMPTY)
-    po_number: str | None = None
-    amount: Money | None = field(default=None, validator=optional(instance_of(Money)))
-    extra: Mapping[str, Any] = field(factory=dict, converter=_freeze)
+    type: str = field(validator=matches_re(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}"))
+    po_number: str | None = field(default=None, validator=_text(MAX_ID, required=False))
+    amount: Money | None = field(default=None, validator=[optional(instance_of(Money)), _non_negative])
+    extra: Mapping[str, Any] = field(factory=dict, converter=_freeze, validator=_bounded_extra)
 
 
 @frozen(kw_only=True)
 class OrderLine:
     """One line of an order: a SKU of a product, a quantity, and its price when known."""
 
-    product_id: str = field(validator=_NON_EMPTY)
-    sku_id: str = field(validator=_NON_EMPTY)
-    quantity: int = field(validator=and_(instance_of(int), gt(0)))
-    price: Money | None = field(default=None, validator=optional(instance_of(Money)))
+    product_id: str = field(validator=_text(MAX_ID, required=True))
+    sku_id: str = field(validator=_text(MAX_ID, required=True))
+    quantity: int = field(validator=and_(instance_of(int), gt(0), le(MAX_QUANTITY)))
+    price: Money | None = field(default=None, validator=[optional(instance_of(Money)), _non_negative])
 
 
 _REFERENCE = r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}"
@@ -306,13 +375,15 @@ class OrderDraft:
     """
 
     reference: str = field(validator=matches_re(_REFERENCE))
-    lines: tuple[OrderLine, ...] = field(converter=_lines, validator=and_(_tuple_of(OrderLine), min_len(1)))
+    lines: tuple[OrderLine, ...] = field(
+        converter=_lines, validator=and_(_tuple_of(OrderLine), min_len(1), max_len(MAX_LINES))
+    )
     shipping_address: Address = field(validator=instance_of(Address))
     billing_address: Address | None = field(default=None, validator=optional(instance_of(Address)))
-    shipping_method_id: str = field(validator=_NON_EMPTY)
+    shipping_method_id: str = field(validator=_text(MAX_ID, required=True))
     payment: Payment | None = field(default=None, validator=optional(instance_of(Payment)))
     customer: Customer | None = field(default=None, validator=optional(instance_of(Customer)))
-    extra: Mapping[str, Any] = field(factory=dict, converter=_freeze)
+    extra: Mapping[str, Any] = field(factory=dict, converter=_freeze, validator=_bounded_extra)
 
 
 @frozen(kw_only=True)

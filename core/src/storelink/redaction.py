@@ -34,7 +34,7 @@ from urllib.parse import quote, quote_plus
 
 from storelink.credentials import live_secret_values
 
-__all__ = ["RedactingFilter", "install", "neutralize", "scrub"]
+__all__ = ["RedactingFilter", "install", "neutralize", "safe_to_echo", "scrub"]
 
 MASK = "***"
 #: Shorter secret values are not scrubbed by value (they would mangle ordinary text);
@@ -103,6 +103,25 @@ def scrub(text: str) -> str:
     for regex, replacement in _PATTERNS:
         text = regex.sub(replacement, text)
     return text
+
+
+#: The start of a URL up to its host: an optional scheme and ``//``, then user info ending in ``@``.
+_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#@\s]*@")
+
+
+def safe_to_echo(text: str) -> str:
+    """Return a typed address fit to show back to the person who typed it, or to log.
+
+    A refused store URL is put back into its form field so the merchant can fix it;
+    what they pasted may carry a credential: ``user:password@`` before the host, a
+    ``?key=...`` or ``?access_token=...`` query, a ``#token=...`` fragment. Those parts
+    are dropped (an address needs none of them), then :func:`scrub` masks anything
+    else shaped like a secret (a JWT, a bearer token, a live secret value).
+    """
+    text = _USERINFO.sub(lambda m: m.group(1) or "", text, count=1)
+    for mark in ("?", "#"):
+        text = text.split(mark, 1)[0]
+    return scrub(text)
 
 
 def neutralize(text: str) -> str:

@@ -179,3 +179,47 @@ def test_a_draft_that_is_not_json_says_where(run_cli: Cli, conn: str) -> None:
     line = one_line_error(run_cli("order", "create", conn, "-f", "-", input='{"reference": '), 2)
     assert "is not JSON" in line
     assert "line 1" in line
+
+
+def _many_lines(d: dict[str, Any]) -> None:
+    d["lines"] = [dict(d["lines"][0]) for _ in range(1001)]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda d: d["lines"][0].update(quantity=10**30), "'quantity' must be <= 1000000"),
+        (lambda d: d["lines"][0].update(price={"amount": "-5", "currency": "USD"}), "price must not be negative"),
+        (lambda d: d["lines"][0].update(price={"amount": "1E+400", "currency": "USD"}), "out of range"),
+        (lambda d: d["shipping_address"].update(name="Ann\x00Lee"), "control characters"),
+        (lambda d: d["shipping_address"].update(line1="x" * 5000), "line1"),
+        (_many_lines, "'lines' must be <= 1000"),
+        (lambda d: d.update(payment={"type": "card; DROP TABLE"}), "payment.type"),
+        (lambda d: d.update(extra={"blob": "x" * 70_000}), "extra is 70,"),
+    ],
+)
+def test_a_draft_the_store_could_never_accept_is_refused_before_anything_is_sent(
+    run_cli: Cli, conn: str, occ: Sim, order_line: dict[str, Any], change: Any, says: str
+) -> None:
+    draft = _draft(order_line, "chan-implausible")
+    change(draft)
+    orders = occ.sim.stats.get("orders", 0)
+    line = one_line_error(run_cli("order", "create", conn, "-f", "-", input=json.dumps(draft)), 2)
+    assert "invalid draft" in line
+    assert says in line
+    assert occ.sim.stats.get("orders", 0) == orders  # no order request reached the store
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"reference": "a", "reference": "b"}', "the key 'reference' appears twice"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"reference": "' + "x" * (2 * 1024 * 1024) + '"}', "larger than 1,048,576 characters"),
+    ],
+)
+def test_a_draft_file_that_is_not_a_plausible_document_is_refused_with_what_to_fix(
+    run_cli: Cli, conn: str, text: str, says: str
+) -> None:
+    line = one_line_error(run_cli("order", "create", conn, "-f", "-", input=text), 2)
+    assert says in line

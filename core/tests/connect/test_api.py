@@ -255,3 +255,16 @@ async def test_bad_connection_requests_name_the_field(
     assert response.status_code == status, response.text
     assert (response.json()["error"]["code"], response.json()["error"]["field"]) == (code, field)
     assert hub.validations == 0
+
+
+async def test_a_refused_store_url_is_not_quoted_back_with_its_credentials(client: Any, kit: Any) -> None:
+    body = {
+        "platform": "shop",
+        "store_url": "admin:LEAKEDPASSWORD@nowhere?key=LEAKEDKEY",
+        "credentials": {"api_key": "k"},
+    }
+    response = await client.post("/api/connections", json=body, headers=_auth(kit))
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_store_url"
+    assert "LEAKED" not in response.text
+    assert "'nowhere' is not a store address" in response.json()["error"]["message"]

@@ -229,3 +229,28 @@ async def test_a_double_submit_shares_one_check_and_one_connection(hub: Any, kit
     assert responses[0].headers["location"] == responses[1].headers["location"]
     assert hub.validations == 1
     assert len(hub.connections) == 1
+
+
+@pytest.mark.parametrize(
+    ("pasted", "shown"),
+    [
+        ("nowhere?key=LEAKEDVALUE1", "nowhere"),
+        ("nowhere/?access_token=LEAKEDVALUE2&x=1", "nowhere/"),
+        ("nowhere#token=LEAKEDVALUE3", "nowhere"),
+        ("https://admin:LEAKEDVALUE4@nowhere/shop", "https://nowhere/shop"),
+        ("admin:LEAKEDVALUE5@nowhere", "nowhere"),
+    ],
+)
+async def test_a_refused_store_url_is_shown_back_without_the_credentials_pasted_with_it(
+    walker: Any, pasted: str, shown: str
+) -> None:
+    started = await walker.start(platform="shop")
+    await walker.open(started["url"])
+    sid = started["id"]
+    page = await walker.get(f"/connect/{sid}/store")
+    bad = await walker.post(f"/connect/{sid}/store", {"store_url": pasted}, csrf=page.csrf)
+    assert bad.response.status_code == 422
+    text = bad.response.text
+    assert "LEAKEDVALUE" not in text
+    assert f'value="{shown}"' in _input(text, "store_url")
+    assert f"&#39;{shown}&#39; is not a store address" in text  # the plugin's message quotes the cleaned value

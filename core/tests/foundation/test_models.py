@@ -12,25 +12,40 @@ from hypothesis import strategies as st
 
 from storelink import (
     Address,
+    InventoryLevel,
     Money,
     OffsetCursor,
     OrderDraft,
     OrderLine,
     Page,
+    Payment,
     Product,
     ShippingRate,
     StoreURL,
     TokenCursor,
     Variant,
 )
-from storelink.models import to_decimal
+from storelink.models import MAX_AMOUNT, MAX_AMOUNT_PLACES, MAX_QUANTITY, MAX_STOCK, to_decimal
 
 currencies = st.from_regex(r"[A-Z]{3}", fullmatch=True)
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False), currencies)
+IN_RANGE = st.decimals(min_value=-MAX_AMOUNT + 1, max_value=MAX_AMOUNT - 1, places=MAX_AMOUNT_PLACES)
+
+
+@given(IN_RANGE, currencies)
 def test_money_keeps_decimal_amounts_exactly(amount: Decimal, currency: str) -> None:
     assert Money(amount=amount, currency=currency).amount == amount
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False), currencies)
+def test_money_outside_its_range_is_refused_naming_the_field(amount: Decimal, currency: str) -> None:
+    places = -int(amount.normalize().as_tuple().exponent)
+    if abs(amount) < MAX_AMOUNT and places <= MAX_AMOUNT_PLACES:
+        assert Money(amount=amount, currency=currency).amount == amount
+    else:
+        with pytest.raises(ValueError, match=r"^amount .*(out of range|decimal places)"):
+            Money(amount=amount, currency=currency)
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
@@ -167,3 +182,57 @@ def test_pages_take_either_cursor_kind_and_refuse_others() -> None:
         Page(items=[], next="abc")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="total"):
         Page(items=[], total=-1)
+
+
+@given(st.integers())
+def test_stock_is_a_plausible_count(available: int) -> None:
+    if 0 <= available <= MAX_STOCK:
+        assert InventoryLevel(sku_id="s", available=available).available == available
+    else:
+        with pytest.raises(ValueError, match="'available' must be"):
+            InventoryLevel(sku_id="s", available=available)
+
+
+@given(st.integers())
+def test_a_line_quantity_is_a_plausible_count(quantity: int) -> None:
+    if 0 < quantity <= MAX_QUANTITY:
+        assert OrderLine(product_id="p", sku_id="s", quantity=quantity).quantity == quantity
+    else:
+        with pytest.raises(ValueError, match="'quantity' must be"):
+            OrderLine(product_id="p", sku_id="s", quantity=quantity)
+
+
+@given(IN_RANGE)
+def test_prices_and_rates_are_never_negative(amount: Decimal) -> None:
+    money = Money(amount=amount, currency="USD")
+    builds = [
+        lambda: Product(id="p", title="t", price=money),
+        lambda: Product(id="p", title="t", sale_price=money),
+        lambda: Variant(id="v", sku="s", price=money),
+        lambda: OrderLine(product_id="p", sku_id="s", quantity=1, price=money),
+        lambda: ShippingRate(amount=money),
+        lambda: Payment(type="card", amount=money),
+    ]
+    for build in builds:
+        if amount >= 0:
+            build()
+        else:
+            with pytest.raises(ValueError, match="must not be negative"):
+                build()
+
+
+@given(st.text(max_size=30))
+def test_draft_text_refuses_control_characters(text: str) -> None:
+    fields = {"name": "Ann", "line1": "1 Main St", "city": "Springfield", "country": "US"}
+    if text and not any(ord(c) < 32 or ord(c) == 127 for c in text):
+        assert Address(**{**fields, "name": text}).name == text
+    else:
+        with pytest.raises(ValueError, match="name"):
+            Address(**{**fields, "name": text})
+
+
+def test_payment_types_are_identifiers() -> None:
+    assert Payment(type="purchase_order").type == "purchase_order"
+    for bad in ("", "card; DROP TABLE", "x" * 65, "9lives"):
+        with pytest.raises(ValueError, match="'type' must match"):
+            Payment(type=bad)

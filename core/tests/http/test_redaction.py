@@ -218,3 +218,22 @@ def test_a_registered_secret_never_survives_scrubbing(secret: str, before: str, 
     held = Secret(secret)
     assert secret not in scrub(before + secret + after)
     assert held
+
+
+@pytest.mark.parametrize(
+    ("typed", "echoed"),
+    [
+        ("shop.example.com", "shop.example.com"),
+        ("https://Shop.Example.com/occs-admin/", "https://Shop.Example.com/occs-admin/"),
+        ("https://user:pw1234567@shop.example.com/x", "https://shop.example.com/x"),
+        ("//user@shop.example.com", "//shop.example.com"),
+        ("user:pw@shop.example.com", "shop.example.com"),
+        ("shop.example.com/?api_key=abcdefgh", "shop.example.com/"),
+        ("shop.example.com#access_token=abcdefgh", "shop.example.com"),
+        ("shop.example.com/a@b", "shop.example.com/a@b"),  # an @ in the path is not user info
+        ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4eHh4In0.c2lnbmF0dXJl", "***"),
+        ("", ""),
+    ],
+)
+def test_safe_to_echo_drops_user_info_query_and_fragment(typed: str, echoed: str) -> None:
+    assert redaction.safe_to_echo(typed) == echoed

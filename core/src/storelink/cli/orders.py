@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import IO
+from typing import IO, Any
 
 import click
 from rich.text import Text
@@ -41,6 +41,26 @@ def order_fields(o: Order) -> list[tuple[str, object]]:
     return rows
 
 
+#: The largest draft file read, in characters: above the largest valid draft (1,000 lines of 256-character ids).
+MAX_DRAFT_CHARS = 1024 * 1024
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Build a JSON object, refusing a key given twice (JSON keeps the last one silently)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
 def read_draft(stream: IO[str]) -> OrderDraft:
     """Read an order draft from a JSON document; a malformed one names the field at fault.
 
@@ -51,11 +71,18 @@ def read_draft(stream: IO[str]) -> OrderDraft:
 
     name = getattr(stream, "name", "-")
     try:
-        data = json.load(stream)
+        text = stream.read(MAX_DRAFT_CHARS + 1)
+        if len(text) > MAX_DRAFT_CHARS:
+            raise Failure(f"{name} is larger than {MAX_DRAFT_CHARS:,} characters; a draft is far smaller")
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise Failure(f"{name} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except UnicodeDecodeError:
         raise Failure(f"{name} is not UTF-8 text") from None
+    except _DuplicateKey as exc:
+        raise Failure(f"{name}: the key {exc.key!r} appears twice in one object; keep one") from None
+    except RecursionError:
+        raise Failure(f"{name} is nested too deeply to be an order draft") from None
     try:
         return draft_from_jsonable(data)
     except InputError as exc:

@@ -168,7 +168,7 @@ async def create_connection(request: Request) -> Response:
     try:
         store_url = onboarding.normalize(platform, raw_url)
     except StoreURLError as exc:
-        return _failure_response(describe_failure(exc, platform.info))
+        return _failure_response(describe_failure(exc, platform.info, typed=raw_url))
     result = await onboarding.connect(platform, store_url, credentials, settings, label=label)
     if isinstance(result, Failure):
         return _failure_response(result)

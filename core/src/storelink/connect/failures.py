@@ -21,6 +21,7 @@ from storelink.errors import (
     StoreURLError,
 )
 from storelink.models import Capability, PlatformInfo
+from storelink.redaction import safe_to_echo, scrub
 
 __all__ = ["STORE_URL_FIELD", "Failure", "describe_failure", "missing_permission", "timed_out"]
 
@@ -91,14 +92,18 @@ def timed_out(info: PlatformInfo, seconds: float) -> Failure:
     )
 
 
-def describe_failure(exc: StorelinkError, info: PlatformInfo, store_url: str | None = None) -> Failure:
+def describe_failure(
+    exc: StorelinkError, info: PlatformInfo, store_url: str | None = None, *, typed: str | None = None
+) -> Failure:
     """Return the :class:`Failure` for *exc*, raised while connecting to *info*'s platform.
 
     :param store_url: The normalised store URL, for messages that name it.
+    :param typed: For a refused store URL, what was typed: a message that quotes it
+        quotes it without credentials (see :func:`refused_message`).
     """
     where = store_url or "the store"
     if isinstance(exc, StoreURLError):
-        return Failure(code="invalid_store_url", message=exc.message, field=STORE_URL_FIELD)
+        return Failure(code="invalid_store_url", message=refused_message(exc, typed), field=STORE_URL_FIELD)
     if isinstance(exc, EgressError):
         return Failure(
             code="store_url_refused",
@@ -149,3 +154,17 @@ def describe_failure(exc: StorelinkError, info: PlatformInfo, store_url: str | N
         message="Something went wrong on our side. The operator can find the details in the server log.",
         status=500,
     )
+
+
+def refused_message(exc: StoreURLError, typed: str | None) -> str:
+    """*exc*'s message, fit to show: the typed address it may quote loses its credentials.
+
+    A plugin's message may quote what the merchant typed; that text may carry a
+    ``user:password@``, a ``?key=...`` or a ``#token=...``. The quote is replaced with
+    :func:`~storelink.redaction.safe_to_echo` of it, and the whole message scrubbed.
+    """
+    message = exc.message
+    quoted = (typed or "").strip()
+    if quoted:
+        message = message.replace(quoted, safe_to_echo(quoted).strip())
+    return scrub(message)

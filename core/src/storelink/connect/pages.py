@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from storelink.connect.channels import redirect_location
-from storelink.connect.failures import STORE_URL_FIELD, Failure
+from storelink.connect.failures import STORE_URL_FIELD, Failure, refused_message
 from storelink.connect.forms import FieldView, read_form, schema_fields, values_with_prefix
 from storelink.connect.security import (
     ConnectSession,
@@ -33,6 +33,7 @@ from storelink.connect.service import ConnectService
 from storelink.errors import StoreURLError
 from storelink.models import Connection
 from storelink.plugins import Platform
+from storelink.redaction import safe_to_echo
 
 __all__ = [
     "connected_page",
@@ -260,7 +261,10 @@ async def store_page(request: Request) -> Response:
         try:
             session.store_url = _service(request).require_onboarding().normalize(platform, typed)
         except StoreURLError as exc:
-            error = exc.message
+            # Shown back to fix, without what the merchant may have pasted with it
+            # (user:password@, ?key=..., #token=...), in the field and in the message.
+            error = refused_message(exc, typed)
+            typed = safe_to_echo(typed)
         else:
             return _see_other(request, _next_step(session))
     context = {
