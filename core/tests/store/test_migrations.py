@@ -13,6 +13,8 @@ from storelink.models import Connection
 from storelink.store import MIGRATIONS, ConnectionStore, Migration, SQLiteStore
 from storelink.store.migrations import pending
 from storelink.store.postgres import PostgresStore
+from storelink.store.sql import Query
+from storelink.store.sqlstore import SQLStore
 
 Factory = Callable[..., Connection]
 
@@ -44,12 +46,9 @@ def store_with(backend: str, url: str, migrations: tuple[Migration, ...]) -> Con
 
 async def fetch(store: ConnectionStore, query: str) -> list[tuple[object, ...]]:
     """Run a raw query on either backend (tests only)."""
-    if isinstance(store, SQLiteStore):
-        rows = await store._run(lambda db: db.execute(query).fetchall())
-        return [tuple(r.values()) for r in rows]
-    assert isinstance(store, PostgresStore)
-    async with store._connection() as conn:
-        return [tuple(r.values()) for r in await (await conn.execute(query)).fetchall()]
+    assert isinstance(store, SQLStore)
+    async with store._driver.session() as session:
+        return [tuple(r.values()) for r in await session.all(Query(query))]
 
 
 async def test_an_existing_database_is_upgraded(backend: str, store_url: str, new_connection: Factory) -> None:

@@ -9,7 +9,9 @@
 - ``postgresql://...`` (or ``postgres://...``): :class:`~storelink.store.postgres.PostgresStore`,
   which needs the ``postgres`` extra.
 
-Both implement the :class:`ConnectionStore` protocol and pass the same test suite.
+Both are :class:`~storelink.store.sqlstore.SQLStore`, the one implementation of the
+:class:`ConnectionStore` protocol, each over its own driver (connections,
+transactions, placeholders, error translation), and pass the same test suite.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Each builder returns a :class:`Query`: SQL text with ``?`` placeholders and its
 parameters as Python values (``datetime``, ``dict`` for JSON, ``str``, ``int``,
-``None``). A backend adapts the placeholders and the values to its driver; the SQL is
-the same on both (the schema differs only in column types, see
+``None``). Each backend's driver (:mod:`storelink.store.sqlstore`) adapts the
+placeholders and the values to its database; the SQL is the same on both (the schema differs only in column types, see
 :mod:`storelink.store.migrations`).
 """
 
