@@ -1,4 +1,4 @@
-"""Catalog throughput: read a whole catalog three ways (and a diagnostic fourth), same server.
+"""Catalog throughput: read a whole catalog, and sync it to JSON Lines, each two ways; same server.
 
 The OCC simulator runs in its own process (``bench/simserver.py``, uvicorn on
 loopback, its generated catalog memoized so that the server is not the bottleneck),
@@ -21,6 +21,15 @@ interleaved contender by contender:
     loop, HTTP layer, tokens); this minus the baseline is the plugin's mapping.
 ``sequential``
     The same hand-written loop with one page in flight: what most connectors do.
+``httpx+lines``
+    The baseline for a sync: the hand-written loop that also writes each record it
+    decoded as a compact JSON line (``json.dumps``), one write per page to one file
+    (no fsync: what a hand-written export does).
+``sync``
+    ``storelink sync --only products``'s engine in-process: a
+    :class:`storelink.sync.SyncJob` writing ``products.jsonl`` to a fresh directory
+    (per page: the lines in one write, flushed and fsynced, and a checkpoint stored in
+    the connection store), the models encoded by ``storelink.codec.encode_line``.
 
 Each child first reads one page (warm-up: connections, token, first-call costs), then
 times a full walk with the same client and token. Products per second is N divided by
@@ -62,10 +71,15 @@ from bench.harness import (
     server_paths,
 )
 
-CONTENDERS = ("storelink", "httpx", "httpx+mapping", "sequential")
+CONTENDERS = ("storelink", "httpx", "httpx+mapping", "sequential", "httpx+lines", "sync")
 #: Contenders run at every size; the others only up to DIAGNOSTIC_MAX products.
-MAIN_CONTENDERS = ("storelink", "httpx", "sequential")
+MAIN_CONTENDERS = ("storelink", "httpx", "sequential", "httpx+lines", "sync")
 DIAGNOSTIC_MAX = 10_000
+#: Issue 15's targets for ``storelink sync --only products`` against the hand-written
+#: loop that also writes JSON Lines: products/s at 0 and 20 ms, and CPU per product.
+SYNC_TARGET_0MS = 0.5
+SYNC_TARGET_20MS = 0.8
+SYNC_CPU_TARGET = 2.0
 PRODUCTS_PATH = "/ccadmin/v1/products"
 LOGIN_PATH = "/ccadmin/v1/login"
 
@@ -107,15 +121,48 @@ async def read_storelink(store: Store) -> dict[str, Any]:
     return {"products": count, "seconds": seconds, "cpu": cpu, "pages": pages}
 
 
+async def sync_storelink(store: Store) -> dict[str, Any]:
+    """Sync the catalog with a :class:`storelink.sync.SyncJob` (``storelink sync --only products``); return figures."""
+    from storelink.http import EgressPolicy
+    from storelink.hub import Hub
+    from storelink.sync import SyncJob
+    from storelink.vault import KeyRing
+
+    with tempfile.TemporaryDirectory(prefix="storelink-bench-") as tmp:
+        hub = await Hub.open(
+            database=str(Path(tmp) / "bench.sqlite"), keys=KeyRing.generate("bench"), egress=EgressPolicy.for_tests()
+        )
+        async with hub:
+            connection = await hub.connect("occ", store_url=store.url, credentials=store.credentials)
+            async with hub.session(connection.id) as session:
+                async with aclosing(session.products()) as warm:
+                    async for _product in warm:
+                        break
+                job = SyncJob.from_hub(hub, session, Path(tmp) / "out")
+                pages = page_requests(store)
+                cpu, start = time.process_time(), time.perf_counter()
+                result = await job.run_kind("products")
+                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+                pages = page_requests(store) - pages
+                with (Path(tmp) / "out" / "products.jsonl").open("rb") as written:
+                    lines = sum(1 for _ in written)
+    if lines != result.items:
+        raise RuntimeError(f"the sync reported {result.items} products but wrote {lines} lines")
+    return {"products": lines, "seconds": seconds, "cpu": cpu, "pages": pages}
+
+
 def page_requests(store: Store) -> int:
     """How many product pages the bench server has answered for *store* so far."""
     return server_paths(store.url).get(PRODUCTS_PATH, 0)
 
 
-async def read_httpx(store: Store, *, page_size: int, concurrency: int, mapped: bool = False) -> dict[str, Any]:
+async def read_httpx(
+    store: Store, *, page_size: int, concurrency: int, mapped: bool = False, lines: Path | None = None
+) -> dict[str, Any]:
     """Walk the catalog with a hand-written httpx loop, *concurrency* pages in flight.
 
     :param mapped: Also decode and map each page as the OCC plugin does.
+    :param lines: Also write each decoded record to this file as a JSON line, a page at a time.
     """
     import httpx
 
@@ -146,6 +193,8 @@ async def read_httpx(store: Store, *, page_size: int, concurrency: int, mapped: 
             response.raise_for_status()
             if not mapped:
                 body: dict[str, Any] = response.json()
+                if out is not None:
+                    out.write(b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in body["items"]))
                 return body
             body = api.read_json(response, operation="fetch_products")
             products = [
@@ -154,7 +203,9 @@ async def read_httpx(store: Store, *, page_size: int, concurrency: int, mapped: 
             ]
             return {"totalResults": body["totalResults"], "items": products}
 
+        out = None
         await page(0)  # warm-up
+        out = lines.open("wb") if lines is not None else None
         pages = page_requests(store)
         cpu, start = time.process_time(), time.perf_counter()
         first = await page(0)
@@ -169,6 +220,8 @@ async def read_httpx(store: Store, *, page_size: int, concurrency: int, mapped: 
             return got
 
         count += sum(await asyncio.gather(*(worker() for _ in range(concurrency))))
+        if out is not None:
+            out.close()
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         pages = page_requests(store) - pages
     return {"products": count, "seconds": seconds, "cpu": cpu, "pages": pages}
@@ -184,20 +237,24 @@ def client_main(argv: Sequence[str]) -> int:
     parser.add_argument("--profile", help="write cProfile stats of the walk here")
     args = parser.parse_args(argv)
     store = Store(urls={0.0: args.url}, credentials=json.loads(os.environ["BENCH_CREDENTIALS"]))
-    if args.contender == "storelink":
-        walk = read_storelink(store)
-    else:
-        concurrency = 1 if args.contender == "sequential" else args.concurrency
-        mapped = args.contender == "httpx+mapping"
-        walk = read_httpx(store, page_size=args.page_size, concurrency=concurrency, mapped=mapped)
-    if args.profile:
-        import cProfile
+    with tempfile.TemporaryDirectory(prefix="storelink-bench-lines-") as tmp:
+        if args.contender == "storelink":
+            walk = read_storelink(store)
+        elif args.contender == "sync":
+            walk = sync_storelink(store)
+        else:
+            concurrency = 1 if args.contender == "sequential" else args.concurrency
+            mapped = args.contender == "httpx+mapping"
+            lines = Path(tmp) / "products.jsonl" if args.contender == "httpx+lines" else None
+            walk = read_httpx(store, page_size=args.page_size, concurrency=concurrency, mapped=mapped, lines=lines)
+        if args.profile:
+            import cProfile
 
-        profiler = cProfile.Profile()
-        result = profiler.runcall(asyncio.run, walk)
-        profiler.dump_stats(args.profile)
-    else:
-        result = asyncio.run(walk)
+            profiler = cProfile.Profile()
+            result = profiler.runcall(asyncio.run, walk)
+            profiler.dump_stats(args.profile)
+        else:
+            result = asyncio.run(walk)
     if result["products"] != args.expect:
         print(f"read {result['products']} products, expected {args.expect}", file=sys.stderr)
         return 1
@@ -274,6 +331,11 @@ def _add_figures(
                 ratio += f", {stat.median / seq:.1f}x sequential"
                 target += "; >= 3x sequential"
                 met = met and stat.median / seq >= 3.0
+        if contender == "sync" and "httpx+lines" in rates:
+            lines = rates["httpx+lines"].median
+            least = SYNC_TARGET_20MS if latency >= 20 else SYNC_TARGET_0MS
+            ratio += f", {stat.median / lines:.2f}x httpx+lines"
+            target, met = f">= {least:.2f}x httpx+lines", stat.median / lines >= least
         cmd = command_text(results[contender][0]["cmd"], {"BENCH_CREDENTIALS": "<key>"})
         section.add(
             Figure.from_stat(
@@ -292,8 +354,21 @@ def _add_figures(
     ):
         for contender, stat in stats.items():
             ratio = "baseline" if contender == "httpx" else f"{stat.median / stats['httpx'].median:.2f}x httpx"
+            target, met = "", None
+            if unit == "us" and contender == "sync" and "httpx+lines" in stats:
+                times = stat.median / stats["httpx+lines"].median
+                ratio += f", {times:.2f}x httpx+lines"
+                target, met = f"<= {SYNC_CPU_TARGET:g}x httpx+lines", times <= SYNC_CPU_TARGET
             section.add(
-                Figure.from_stat(f"{label}, {contender}, {where}", stat, unit, ratio=ratio, command="(same runs)")
+                Figure.from_stat(
+                    f"{label}, {contender}, {where}",
+                    stat,
+                    unit,
+                    ratio=ratio,
+                    target=target,
+                    met=met,
+                    command="(same runs)",
+                )
             )
     pages = {c: sorted({r["pages"] for r in rs}) for c, rs in results.items()}
     same = len({tuple(p) for p in pages.values()}) == 1 and all(len(p) == 1 for p in pages.values())

@@ -32,9 +32,11 @@ BENCHMARKS: dict[str, str] = {
     "startup": "bench.startup",
     "catalog": "bench.catalog",
     "tokens": "bench.tokens",
+    "shared_tokens": "bench.shared_tokens",
     "memory": "bench.memory",
     "many_stores": "bench.many_stores",
     "faults": "bench.faults",
+    "celery_workers": "bench.celery_workers",
 }
 
 

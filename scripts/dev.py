@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
-MEMBERS = ["core", "plugins/occ"]
+MEMBERS = ["core", "plugins/occ", "plugins/shopify", "plugins/woocommerce", "integrations/celery"]
 
 
 def run(*cmd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:

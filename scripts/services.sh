@@ -108,6 +108,54 @@ postgres_start() {
     echo "postgres: $("$bindir/postgres" --version) on 127.0.0.1:$port, database $db"
 }
 
+# ---------------------------------------------------------------------------- Redis
+# The Celery integration's broker and lock store: Debian's redis-server on 127.0.0.1 (a
+# free port, no Unix socket, nothing saved to disk), kept in .services/redis and shared
+# with a run that already started it there: exports STORELINK_TEST_REDIS_URL. The
+# package is installed when no server is found. A URL already in the environment is
+# used as is. Runs sharing a server keep apart by queue name (the tests pick their own).
+
+_redis_ping() {
+    [[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]
+}
+
+redis_start() {
+    if [[ -n "${STORELINK_TEST_REDIS_URL:-}" ]]; then
+        echo "redis: using STORELINK_TEST_REDIS_URL from the environment"
+        return 0
+    fi
+    if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+        if [[ "$(id -u)" != 0 ]]; then
+            echo "redis: no redis-server found; install Debian's redis-server package" >&2
+            return 1
+        fi
+        echo "redis: installing Debian's redis-server package"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+    fi
+    local base="${_SERVICES_ROOT}/.services/redis" port
+    mkdir -p "$base"
+    if [[ -f "$base/port" ]] && port="$(cat "$base/port")" && _redis_ping "$port"; then
+        echo "redis: reusing the server already running from $base"
+    else
+        port="$(_pg_free_port)"
+        rm -f "$base/redis.pid"
+        redis-server --bind 127.0.0.1 --port "$port" --unixsocket "" --daemonize yes --dir "$base" \
+            --pidfile "$base/redis.pid" --logfile "$base/server.log" --save "" --appendonly no \
+            --protected-mode yes >/dev/null || { cat "$base/server.log" >&2; return 1; }
+        local i
+        for ((i = 0; i < 100; i++)); do
+            _redis_ping "$port" && break
+            sleep 0.1
+        done
+        _redis_ping "$port" || { echo "redis: the server did not answer on 127.0.0.1:$port" >&2; cat "$base/server.log" >&2; return 1; }
+        echo "$port" >"$base/port"
+        services_at_exit "redis-cli -h 127.0.0.1 -p $port shutdown nosave >/dev/null 2>&1; rm -f '$base/port'"
+    fi
+    export STORELINK_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+    echo "redis: $(redis-server --version | cut -d' ' -f1-3) on 127.0.0.1:$port"
+}
+
 # ---------------------------------------------------------------------------- Chromium
 # The connect page's browser tests drive Debian's chromium through Playwright (which
 # cannot download its own browser here): installs it when missing and exports
@@ -131,5 +179,6 @@ chromium_install() {
 
 services_start() {
     postgres_start
+    redis_start
     chromium_install
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== services (PostgreSQL, Chromium)"
+echo "== services (PostgreSQL, Redis, Chromium)"
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 services_start
@@ -14,7 +14,7 @@ ruff check .
 ruff format --check .
 
 echo "== mypy --strict"
-mypy core/src plugins/occ/src plugins/_template/src docs/examples
+mypy core/src plugins/occ/src plugins/shopify/src plugins/woocommerce/src plugins/_template/src integrations/celery/src docs/examples
 
 echo "== docs (mkdocs --strict)"
 mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/storelink-site"

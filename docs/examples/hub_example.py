@@ -13,9 +13,16 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from storelink import ConnectionRevokedError, CredentialsError, Hub
-from storelink.codec import cursor_from_str, cursor_to_str, draft_from_jsonable, to_jsonable
-from storelink.http import EgressPolicy
+from storelink import (
+    ConnectionRevokedError,
+    CredentialsError,
+    EgressPolicy,
+    Hub,
+    cursor_from_str,
+    cursor_to_str,
+    draft_from_jsonable,
+    to_jsonable,
+)
 from storelink.simulation import load, serve_in_thread
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import catalog, faults, many_stores, memory, run, startup, tokens  # noqa: E402
+from bench import catalog, celery_workers, faults, many_stores, memory, run, shared_tokens, startup, tokens  # noqa: E402
 from bench.harness import Figure, Section, Stat, percentile, run_child  # noqa: E402
 
 
@@ -103,3 +104,16 @@ def test_faults() -> None:
     for f in completed:
         if f.target:
             assert f.met, (f.name, section.notes)  # completing through faults is correctness, not timing
+
+
+def test_shared_tokens() -> None:
+    section = shared_tokens.run(quick=True, repeat=1)
+    assert_sane(section)
+
+
+def test_celery_workers() -> None:
+    section = celery_workers.run(quick=True, stores=2, products=100)
+    if not os.environ.get("STORELINK_TEST_REDIS_URL"):  # scripts/services.sh starts Redis for the suite
+        assert section.notes == ["skipped: STORELINK_TEST_REDIS_URL is not set (source scripts/services.sh first)"]
+        return
+    assert_sane(section)

@@ -15,6 +15,7 @@ import pytest
 from storelink import Address, OrderDraft, OrderLine, Payment
 from storelink.http import EgressPolicy
 from storelink.hub import Hub
+from storelink.testing import FakeClock
 from storelink.vault import KeyRing
 from storelink_occ.simulator import OccSimulator, SimulatorConfig
 
@@ -22,21 +23,6 @@ from storelink_occ.simulator import OccSimulator, SimulatorConfig
 ORIGIN = "http://127.0.0.1:9"
 ORDERS_PATH = "/ccappagent/v1/orders"
 REFERENCE_PROPERTY = "x_storelink_reference"
-
-
-class FakeClock:
-    """The hub's monotonic clock: back-off, token ages and quiet periods pass at once."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds
 
 
 def _occ_error(status: int, message: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -127,7 +113,7 @@ def keys() -> KeyRing:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=0.0)
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """Models to and from JSON: what the CLI prints, what a draft file holds, what a checkpoint stores.
 
-:func:`to_jsonable` turns any model into plain JSON values under its attrs field names.
+:func:`to_jsonable` turns any model into plain JSON values under its attrs field names;
+:func:`encode_line` writes the same as one line of compact JSON (what ``storelink sync``
+writes to its JSON Lines files), in a fraction of the time.
 :func:`draft_from_jsonable` reads an :class:`~storelink.OrderDraft` from such values
 and names the field at fault when they are malformed. :func:`cursor_to_str` and
 :func:`cursor_from_str` give a page cursor an opaque, versioned text form for sync
@@ -22,6 +24,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
+import msgspec
 
 from storelink.credentials import Secret
 from storelink.errors import InputError
@@ -45,6 +48,7 @@ __all__ = [
     "cursor_from_str",
     "cursor_to_str",
     "draft_from_jsonable",
+    "encode_line",
     "order_from_jsonable",
     "payload_hash",
     "to_jsonable",
@@ -153,7 +157,7 @@ def _secret(value: Secret, canonical: bool) -> str:
 
 
 def _store_url(value: StoreURL, canonical: bool) -> str:
-    return value.origin
+    return value.url
 
 
 def _mapping(value: Mapping[Any, Any], canonical: bool) -> dict[str, Any]:
@@ -170,6 +174,88 @@ def _sequence(value: tuple[Any, ...] | list[Any], canonical: bool) -> list[Any]:
 
 def _no_json_form(value: Any, canonical: bool) -> Any:
     raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+# --------------------------------------------------------------------------- JSON Lines
+
+
+def encode_line(model: object) -> bytes:
+    """Return *model* as one line of compact JSON, ending in a newline, encoded in UTF-8.
+
+    Byte for byte what ``json.dumps(to_jsonable(model), ensure_ascii=False,
+    separators=(",", ":")).encode()`` and a newline give (non-ASCII text as it is, floats
+    as Python writes them), encoded by msgspec: the tree is built once, with
+    ``Decimal`` amounts left for the encoder to write as their ``str``.
+
+    :raises TypeError: As :func:`to_jsonable`.
+    :raises UnicodeEncodeError: A text holds a lone surrogate, which UTF-8 cannot encode.
+    """
+    if not attrs.has(type(model)):
+        raise TypeError(f"expected an attrs model, got {type(model).__name__}")
+    return _ENCODE(_line_encoder(type(model))(model)) + b"\n"
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+# Leaves msgspec writes exactly as json.dumps (a Decimal as its str, which _decimal gives).
+_LINE_PLAIN: frozenset[type] = frozenset({str, int, bool, type(None), Decimal})
+
+_LineEncoder = Callable[[Any], Any]
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _choose_line_encoder(cls: type) -> _LineEncoder:
+    """Return what makes a value of exactly *cls* ready for msgspec, as :func:`_choose_encoder` decides.
+
+    Models, mappings and sequences are walked; texts become text; anything else (a
+    float, a set, an enum) is written by ``json.dumps`` and embedded as it is, so that
+    the bytes are the standard library's.
+    """
+    plain = _encoder(cls)
+    if plain in (_decimal, _datetime, _secret, _store_url):
+        return lambda value: plain(value, False)
+    if plain is _mapping:
+        return _line_mapping
+    if plain is _sequence:
+        return _line_sequence
+    if plain not in (_as_is, _enum, _set, _no_json_form) and attrs.has(cls):
+        return _line_model(cls)
+    return lambda value: msgspec.Raw(_dumps(plain(value, False)))
+
+
+_line_encoder: Callable[[type], _LineEncoder] = functools.cache(_choose_line_encoder)
+
+
+def _line_model(cls: type) -> _LineEncoder:
+    """Return the encoder of the model *cls*: its fields (but those declared ``repr=False``) in order.
+
+    Generated, as attrs generates ``__init__``: one attribute read and one test per
+    field, no loop or ``getattr`` per model (a product holds a dozen models). Names of
+    the generated code start with ``_sl_``, so that no field name shadows them.
+    """
+    names = tuple(a.name for a in attrs.fields(cls) if a.repr is not False)
+    reads = "".join(f"    _sl_{i} = _sl_value.{name}\n" for i, name in enumerate(names))
+    items = ", ".join(
+        f"{name!r}: _sl_{i} if type(_sl_{i}) in _sl_plain else _sl_encoder(type(_sl_{i}))(_sl_{i})"
+        for i, name in enumerate(names)
+    )
+    source = f"def _sl_encode(_sl_value):\n{reads}    return {{{items}}}\n"
+    namespace: dict[str, Any] = {"_sl_plain": _LINE_PLAIN, "_sl_encoder": _line_encoder}
+    # Built from the model's own field names (identifiers), never from data.
+    exec(compile(source, f"<storelink line encoder of {cls.__qualname__}>", "exec"), namespace)  # noqa: S102
+    encode: _LineEncoder = namespace["_sl_encode"]
+    return encode
+
+
+def _line_mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(k): v if type(v) in _LINE_PLAIN else _line_encoder(type(v))(v) for k, v in value.items()}
+
+
+def _line_sequence(value: tuple[Any, ...] | list[Any]) -> list[Any]:
+    return [v if type(v) in _LINE_PLAIN else _line_encoder(type(v))(v) for v in value]
 
 
 def payload_hash(draft: OrderDraft) -> str:

@@ -13,12 +13,13 @@ grouped by what the caller should do next, not by where the error came from::
     │   └── ConnectionRevokedError the connection is revoked: no call was made
     ├── AuthorizationError        authenticated, but not allowed (names the capability)
     ├── ConnectionStateError      no such connection, or it was removed
+    ├── StoreBusyError            the connection store stayed locked: retry later
     ├── VaultError                a stored secret could not be decrypted
     │   └── UnknownKeyError       the envelope names a key the key ring does not hold
     ├── PlatformError             .platform .operation .status .code .request_id
     │   ├── RetryableError        429, 5xx, timeouts, connect errors (.retry_after)
     │   │   └── ReadInterruptedError a list read stopped part-way (.resume_from .items)
-    │   └── RejectedError         other 4xx
+    │   └── RejectedError         other 4xx, and redirects (3xx are never followed)
     │       ├── NotFoundError
     │       └── ConflictError
     ├── OrderOutcomeUnknown       the order may exist: reconcile, do not re-send
@@ -53,6 +54,7 @@ __all__ = [
     "ReadInterruptedError",
     "RejectedError",
     "RetryableError",
+    "StoreBusyError",
     "StoreURLError",
     "StorelinkError",
     "UnknownKeyError",
@@ -167,6 +169,15 @@ class ConnectionStateError(StorelinkError):
         self.status = status
 
 
+class StoreBusyError(StorelinkError):
+    """The connection store stayed locked by another process or connection past its wait.
+
+    Nothing was written by the operation that met it; running it again later is safe.
+    """
+
+    action = "retry later; if it persists, find the process that holds the database (a long sync, a stuck command)"
+
+
 class VaultError(StorelinkError):
     """A stored secret could not be decrypted: tampered, moved to another row, or corrupt."""
 
@@ -177,13 +188,17 @@ class UnknownKeyError(VaultError):
     """The envelope was sealed with a key the key ring does not hold.
 
     :param key_id: The missing key's id (an id is not secret).
+    :param source: Where the ring came from (``STORELINK_KEYS``, ``key file /path``),
+        named in the message and the action.
     """
 
-    action = "add the missing key to STORELINK_KEYS"
+    action = "add the missing key to the key ring"
 
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"no key with id {key_id!r} in the key ring")
+    def __init__(self, key_id: str, *, source: str = "the key ring") -> None:
+        super().__init__(f"no key with id {key_id!r} in {source}")
         self.key_id = key_id
+        self.source = source
+        self.action = f"add the missing key to {source}"
 
 
 class PlatformError(StorelinkError):
@@ -269,7 +284,7 @@ class ReadInterruptedError(RetryableError):
 
 
 class RejectedError(PlatformError):
-    """The platform refused the request (a 4xx other than 401/429); do not retry as is."""
+    """The platform refused the request (a 4xx other than 401/429, or a redirect); do not retry as is."""
 
     action = "fix the request"
 

@@ -6,8 +6,10 @@ This module is the reference manual for plugin authors. There are two kinds of h
 ``storelink.platforms``) and are only ever called on the plugin of the connection's
 platform (plus cross-cutting plugins, for example wrappers). They are
 ``firstresult``: the first non-``None`` result wins. Hooks that talk to the platform
-are ``async def``; the pure ones (``platform_info``, ``normalize_store_url``,
-``describe_error``) are plain functions.
+are ``async def``; the pure ones (``PURE_HOOKS``: ``platform_info``,
+``normalize_store_url``, ``describe_error``, ``credentials_expire_at``,
+``build_authorization_url``, ``verify_callback``,
+``receive_credentials``) are plain functions.
 
 **Event hooks** are called on every plugin (platforms and the cross-cutting plugins of
 the ``storelink.plugins`` group). Their results are ignored; an exception raised by one
@@ -33,10 +35,12 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import httpx
 
     from storelink.context import PlatformContext
-    from storelink.credentials import Credentials
+    from storelink.credentials import Credentials, Secret
     from storelink.models import (
         AccessReport,
         AccessToken,
@@ -65,6 +69,10 @@ PLATFORM_HOOKS = (
     "normalize_store_url",
     "describe_error",
     "credentials_expire_at",
+    "build_authorization_url",
+    "verify_callback",
+    "receive_credentials",
+    "complete_authorization",
     "authenticate",
     "refresh_token",
     "check_access",
@@ -78,7 +86,15 @@ PLATFORM_HOOKS = (
 )
 
 #: Platform hooks that are plain functions (pure: no I/O); the others are ``async def``.
-PURE_HOOKS = ("platform_info", "normalize_store_url", "describe_error", "credentials_expire_at")
+PURE_HOOKS = (
+    "platform_info",
+    "normalize_store_url",
+    "describe_error",
+    "credentials_expire_at",
+    "build_authorization_url",
+    "verify_callback",
+    "receive_credentials",
+)
 
 #: Hooks called on every plugin; results ignored.
 EVENT_HOOKS = ("connection_created", "connection_status_changed", "token_refreshed", "order_created")
@@ -107,8 +123,10 @@ def normalize_store_url(raw: str, allow_loopback: bool) -> StoreURL:  # type: ig
 
     Pure: no network, no DNS. Accept what merchants paste (any case, surrounding
     whitespace, trailing slashes, admin paths) and return ``https://host[:port]``
-    with the host lower case and IDNA-encoded. It must be idempotent: normalising the
-    result again returns it unchanged.
+    with the host lower case and IDNA-encoded. A self-hosted platform installed under
+    a path of its host may keep that path (``StoreURL.path``, ``/shop``); request
+    paths are then relative to it. It must be idempotent: normalising the result
+    (``str(store_url)``) again returns it unchanged.
 
     :param raw: The text as entered.
     :param allow_loopback: ``True`` only under a development egress policy: then
@@ -126,10 +144,10 @@ def normalize_store_url(raw: str, allow_loopback: bool) -> StoreURL:  # type: ig
 def describe_error(response: httpx.Response) -> ErrorDetail | None:
     """Decode the platform's error body, so errors carry its message and code.
 
-    Called by the core's HTTP layer for every error response (status 400 or above)
-    before it raises. Pure; must not read a streaming body that was not loaded, and
-    must never return anything from an authentication endpoint's body that could be a
-    secret.
+    Called by the core's HTTP layer for every error response before it raises: status
+    300 or above (redirects are never followed, so a 3xx is an error too). Pure; must
+    not read a streaming body that was not loaded, and must never return anything
+    from an authentication endpoint's body that could be a secret.
 
     :param response: The error response (its body is loaded).
     :return: The platform's message, code and request id, or ``None`` if the body is
@@ -150,6 +168,122 @@ def credentials_expire_at(credentials: Credentials) -> datetime | None:
 
     :param credentials: The parsed credentials.
     :return: An aware datetime, or ``None`` when the credentials carry no expiry.
+
+    .. versionadded:: 0.1
+    """
+
+
+# --------------------------------------------------------------------------- OAuth onboarding
+
+
+@hookspec(firstresult=True)
+def build_authorization_url(  # type: ignore[empty-body]
+    store_url: StoreURL,
+    client_id: str,
+    scopes: tuple[str, ...],
+    state: str,
+    redirect_uri: str,
+    code_challenge: str | None,
+    callback_url: str | None,
+) -> str:
+    """Return the URL that asks the merchant to approve the channel's app for *store_url*.
+
+    Required of a platform that declares ``PlatformInfo.oauth`` or
+    ``PlatformInfo.approval``. Pure: no network.
+    The merchant's browser is redirected there. Put every argument in it the way the
+    platform expects; the core made *state* (random, single use, bound to the
+    browser) and *redirect_uri* (the exact registered callback) and checks both when
+    the merchant comes back. The URL must be absolute ``https`` (``http`` only on a
+    loopback host), without userinfo or fragment, and must carry *state* (in the
+    ``state`` parameter, or ``approval.state_parameter`` for an approval flow).
+
+    For an approval flow, *client_id* is the channel's name (what the merchant is
+    asked to approve), *redirect_uri* is where the browser comes back and
+    *callback_url* is where the platform POSTs the credentials.
+
+    :param store_url: The normalised store the merchant entered.
+    :param client_id: The channel's app client id on this platform.
+    :param scopes: ``PlatformInfo.oauth.scopes``.
+    :param state: The core's state; send it unchanged.
+    :param redirect_uri: Where the platform sends the merchant back, exactly.
+    :param code_challenge: The PKCE S256 challenge when ``oauth.pkce`` is declared,
+        else ``None`` (send ``code_challenge_method=S256`` with it).
+    :param callback_url: For an approval flow, the exact URL the platform must POST
+        the credentials to; ``None`` for OAuth.
+    :return: The authorization URL.
+
+    .. versionadded:: 0.1
+    .. versionchanged:: 0.2 *callback_url*.
+    """
+
+
+@hookspec(firstresult=True)
+def verify_callback(query: str, params: Mapping[str, str], app_credentials: Credentials) -> bool:  # type: ignore[empty-body]
+    """Check the callback the way the platform requires, for example an HMAC of its query.
+
+    Optional and pure. Called on every callback whose state the core accepted, before
+    the code is exchanged. Without an implementation only the core's checks apply
+    (state, browser, expiry, store). Compare signatures with
+    :func:`hmac.compare_digest`.
+
+    :param query: The callback's raw query string, exactly as it arrived.
+    :param params: The same query, decoded (the core refuses repeated names).
+    :param app_credentials: The channel's app credentials (the client secret is a
+        :class:`~storelink.Secret`).
+    :return: ``True`` when the callback is authentic; ``False`` refuses it.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def receive_credentials(body: Mapping[str, object], headers: Mapping[str, str]) -> tuple[str, Credentials]:  # type: ignore[empty-body]
+    """Read the credentials an approval flow's platform POSTed, and the state they belong to.
+
+    Required of a platform that declares ``PlatformInfo.approval``. Pure: no network.
+    The core accepted the POST first (JSON object, bounded size) and afterwards
+    accepts the state only once, unexpired; it parses the credentials with
+    ``credential_schema``, seals them at once in the pending authorization, and
+    validates them (login, capability probe) when the merchant's browser returns.
+    Never log the body.
+
+    :param body: The POSTed JSON object.
+    :param headers: The request's headers, lower-case names.
+    :return: The state the platform echoed (as it was sent in the approval URL), and
+        the credentials, secret fields as :class:`~storelink.Secret`.
+    :raises CredentialsError: The body is not the platform's delivery; the message
+        must not repeat a value.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec(firstresult=True)
+async def complete_authorization(  # type: ignore[empty-body]
+    ctx: PlatformContext,
+    params: Mapping[str, str],
+    app_credentials: Credentials,
+    redirect_uri: str,
+    code_verifier: Secret | None,
+) -> Credentials:
+    """Exchange the callback's authorization code for the credentials to store.
+
+    Required of a platform that declares ``PlatformInfo.oauth``. Called once per
+    accepted callback (state, browser, store and :func:`verify_callback` checked).
+    ``ctx.credentials`` is empty; make the request with
+    ``ctx.http.request(..., audience=None)``. Return credentials that fit
+    ``PlatformInfo.credential_schema``; the core then validates them (login and
+    capability probe) and stores them sealed, like typed ones.
+
+    :param ctx: A context on the store, without credentials.
+    :param params: The callback's decoded query (``code`` and the rest).
+    :param app_credentials: The channel's app credentials.
+    :param redirect_uri: The redirect URI sent in the authorization URL, exactly.
+    :param code_verifier: The PKCE verifier when ``oauth.pkce`` is declared, else ``None``.
+    :return: The credentials, secret fields as :class:`~storelink.Secret`.
+    :raises CredentialsError: The platform refused the code (expired, used, or for
+        another app).
+    :raises RetryableError: The platform could not be reached.
 
     .. versionadded:: 0.1
     """

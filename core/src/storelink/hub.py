@@ -41,16 +41,16 @@ import platformdirs
 from attrs import field, frozen
 
 from storelink.context import PlatformContext
-from storelink.credentials import Credentials, Secret
+from storelink.credentials import Credentials, Secret, SettingsSchema
 from storelink.errors import (
     AuthorizationError,
-    ConfigurationError,
     ConnectionStateError,
     CredentialsError,
     InputError,
     RetryableError,
 )
 from storelink.http import Clock, EgressPolicy, HttpConfig, SystemClock
+from storelink.http.tokenstore import ProbeTokens, StoreTokens, share_from_env, wall_clock
 from storelink.ledger import OrderLedger
 from storelink.models import AccessReport, AccessToken, Connection, ConnectionStatus, StoreURL
 from storelink.paging import PagingConfig
@@ -81,6 +81,7 @@ class Validation:
     credentials: Credentials = field(repr=False, eq=False)
     settings: Mapping[str, str] = field(factory=dict)
     checked_at: float = field(factory=time.monotonic, repr=False, eq=False)
+    tokens: ProbeTokens | None = field(default=None, repr=False, eq=False)
 
     @property
     def ok(self) -> bool:
@@ -118,6 +119,9 @@ class Hub:
     :param paging: Page limit and concurrency of the page loop.
     :param validate_timeout: Seconds a validation (login and capability probes) may take.
     :param owns_store: Close *store* when the hub closes.
+    :param share_tokens: Keep access tokens in the store (sealed) for every process and
+        machine that uses it, with one renewal at a time across all of them; ``False``
+        keeps each process's tokens to itself.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class Hub:
         paging: PagingConfig | None = None,
         validate_timeout: float = 10.0,
         owns_store: bool = False,
+        share_tokens: bool = True,
     ) -> None:
         self.store = store
         self.vault = vault
@@ -147,6 +152,7 @@ class Hub:
         self.ledger = OrderLedger(store, sleep=clock.sleep, quiet_period=quiet)
         self.runtimes = RuntimePool(egress=egress, http=http, clock=clock, transports=transports)
         self._owns_store = owns_store
+        self.share_tokens = share_tokens
         self._connections: dict[str, Connection] = {}
 
     @classmethod
@@ -162,6 +168,7 @@ class Hub:
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         paging: PagingConfig | None = None,
         validate_timeout: float = 10.0,
+        share_tokens: bool | None = None,
     ) -> Hub:
         """Open a hub, with the embedded defaults for what is not given.
 
@@ -180,8 +187,12 @@ class Hub:
             ``{"http://127.0.0.1:9": httpx.ASGITransport(simulator.app)}``.
         :param paging: Default :class:`PagingConfig` ().
         :param validate_timeout: Seconds a validation may take.
-        :raises ConfigurationError: The database or the key ring is unusable.
+        :param share_tokens: Share access tokens through the store (see :class:`Hub`).
+            Default: on, unless ``STORELINK_SHARE_TOKENS=0``.
+        :raises ConfigurationError: The database or the key ring is unusable, or
+            ``STORELINK_SHARE_TOKENS`` is neither 1 nor 0.
         """
+        share = share_from_env() if share_tokens is None else share_tokens
         if isinstance(keys, KeyRing):
             ring = keys
         elif keys is not None:
@@ -210,6 +221,7 @@ class Hub:
             paging=paging,
             validate_timeout=validate_timeout,
             owns_store=owns,
+            share_tokens=share,
         )
 
     async def __aenter__(self) -> Self:
@@ -255,29 +267,31 @@ class Hub:
         settings: Mapping[str, str] | None,
     ) -> tuple[Platform, StoreURL, Credentials, dict[str, str]]:
         handle = self.platform(platform)
-        raw = store_url.origin if isinstance(store_url, StoreURL) else store_url
+        raw = store_url.url if isinstance(store_url, StoreURL) else store_url
         url = handle.normalize_store_url(raw, allow_loopback=self.egress.allow_loopback)
         parsed = handle.info.credential_schema.parse(credentials)
-        chosen: dict[str, str] = {}
-        try:
-            parsed_settings = handle.info.settings_schema.parse(settings or {})
-        except CredentialsError as exc:  # the settings schema reuses the credential parser: not a key problem
-            known = [f.name for f in handle.info.settings_schema]
-            if exc.field not in known:
-                raise ConfigurationError(f"unknown setting {exc.field!r}; expected one of {known}") from None
-            raise ConfigurationError(f"setting {exc.field!r}: {exc.message}") from None
-        for name, value in parsed_settings.items():
-            if isinstance(value, Secret):
-                raise CredentialsError(f"setting {name!r} is declared secret; it must be a credential", field=name)
-            chosen[name] = value
+        schema = handle.info.settings_schema
+        chosen = schema.check_settings(settings or {})
+        if isinstance(schema, SettingsSchema):
+            schema.load(chosen)  # the typed model refuses them now, not at the first hook
         return handle, url, parsed, chosen
 
     async def _probe(
-        self, handle: Platform, store_url: StoreURL, credentials: Credentials, settings: Mapping[str, str]
+        self,
+        handle: Platform,
+        store_url: StoreURL,
+        credentials: Credentials,
+        settings: Mapping[str, str],
+        tokens: ProbeTokens | None = None,
     ) -> AccessReport:
         """Log in and probe every capability with a throw-away client, within the time limit."""
         return await self.runtimes.probe(
-            handle, store_url, credentials, settings, lambda ctx: self._bounded(handle, handle.check_access(ctx))
+            handle,
+            store_url,
+            credentials,
+            settings,
+            lambda ctx: self._bounded(handle, handle.check_access(ctx)),
+            on_token=tokens,
         )
 
     async def _bounded(self, handle: Platform, work: Awaitable[AccessReport]) -> AccessReport:
@@ -317,8 +331,11 @@ class Hub:
         :raises RetryableError: The store is unreachable, unavailable, or too slow.
         """
         handle, url, parsed, chosen = self._prepare(platform, store_url, credentials, settings)
-        report = await self._probe(handle, url, parsed, chosen)
-        return Validation(platform=handle.slug, store_url=url, report=report, credentials=parsed, settings=chosen)
+        tokens = ProbeTokens(self.clock)  # the first session of a saved connection reuses them
+        report = await self._probe(handle, url, parsed, chosen, tokens)
+        return Validation(
+            platform=handle.slug, store_url=url, report=report, credentials=parsed, settings=chosen, tokens=tokens
+        )
 
     async def connect(
         self,
@@ -341,6 +358,47 @@ class Hub:
         """
         validation = await self.validate(platform, store_url=store_url, credentials=credentials, settings=settings)
         return await self.save(validation, label=label)
+
+    async def complete_authorization(
+        self,
+        platform: str,
+        *,
+        store_url: StoreURL,
+        params: Mapping[str, str],
+        app_credentials: Credentials,
+        redirect_uri: str,
+        code_verifier: Secret | None,
+    ) -> Credentials:
+        """Exchange an OAuth callback's code for credentials, storing nothing.
+
+        Runs the platform's ``complete_authorization`` over a throw-away client on the
+        store (egress guard, timeouts and retries apply), within ``validate_timeout``
+        seconds. The caller (:mod:`storelink.onboarding`) has checked the callback;
+        pass the result to :meth:`validate` or :meth:`connect` like typed credentials.
+
+        :raises CredentialsError: The platform refused the code.
+        :raises RetryableError: The platform is unreachable, unavailable, or too slow.
+        """
+        handle = self.platform(platform)
+
+        async def exchange(ctx: PlatformContext) -> Credentials:
+            try:
+                async with asyncio.timeout(self.validate_timeout):
+                    return await handle.complete_authorization(
+                        ctx,
+                        params=params,
+                        app_credentials=app_credentials,
+                        redirect_uri=redirect_uri,
+                        code_verifier=code_verifier,
+                    )
+            except TimeoutError:
+                raise RetryableError(
+                    f"the platform did not answer within {self.validate_timeout:g} s",
+                    platform=handle.slug,
+                    operation="complete_authorization",
+                ) from None
+
+        return await self.runtimes.probe(handle, store_url, Credentials({}), {}, exchange)
 
     async def save(self, validation: Validation, *, label: str | None = None) -> Connection:
         """Store a connection from a :meth:`validate` result, without probing the store again.
@@ -374,18 +432,22 @@ class Hub:
         )
         envelopes, plain = self._seal(conn, parsed)
         await self.store.insert_connection(conn, envelopes, plain)
+        if self.share_tokens and validation.tokens is not None:
+            await validation.tokens.keep(self._token_share(conn))
         self._connections[conn.id] = conn
         handle.fire_connection_created(conn)
         return conn
+
+    def _seal_secret(self, conn: Connection, field: str, value: Secret) -> str:
+        """Seal one secret of *conn* (a credential field, or a shared token's field)."""
+        return self.vault.seal(value.reveal().encode(), connection_id=conn.id, platform=conn.platform, field=field)
 
     def _seal(self, conn: Connection, credentials: Credentials) -> tuple[dict[str, str], dict[str, str]]:
         envelopes: dict[str, str] = {}
         plain: dict[str, str] = {}
         for name, value in credentials.items():
             if isinstance(value, Secret):
-                envelopes[name] = self.vault.seal(
-                    value.reveal().encode(), connection_id=conn.id, platform=conn.platform, field=name
-                )
+                envelopes[name] = self._seal_secret(conn, name, value)
             else:
                 plain[name] = value
         return envelopes, plain
@@ -527,7 +589,20 @@ class Hub:
                 renewed=renewed,
             )
 
-        return await self.runtimes.context(conn, handle, lambda: self._unseal(conn), on_revoked=revoked, on_token=token)
+        share = self._token_share(conn) if self.share_tokens else None
+        return await self.runtimes.context(
+            conn, handle, lambda: self._unseal(conn), on_revoked=revoked, on_token=token, share=share
+        )
+
+    def _token_share(self, conn: Connection) -> StoreTokens:
+        return StoreTokens(
+            self.store,
+            self.vault,
+            lambda value, field: self._seal_secret(conn, field, value),
+            connection_id=conn.id,
+            platform=conn.platform,
+            now=wall_clock(self.clock),
+        )
 
 
 def _require(report: AccessReport) -> None:

@@ -8,12 +8,19 @@ draft. Then each submission moves through these states::
        ▲           │
        │           ├──────► failed           the platform refused it (a 4xx): no order
        │           │
-       └───────────┤                         no request reached the platform
+       └───────────┤                         no request reached the platform (the
+                   │                         error proves it: see below)
                    │
                    └──────► unknown ──► sending (again, same reference)
                               │
                               └──► created   found by find_order(reference)
 
+- An error that proves no order was made sets the row back to ``pending`` and is raised
+  as it is: the platform refused the caller (401/403), the egress guard or the
+  configuration refused the call, or the HTTP layer marked the error as not sent
+  (:func:`storelink.http.faults.was_not_sent`: the request could not be built or was
+  too large, the connection was refused, the login before it failed). The draft may be
+  submitted again as it is.
 - A replay (same reference, same payload) returns the stored outcome; it sends nothing.
 - The same reference with another payload raises :class:`~storelink.ConflictError`.
 - An unknown outcome (a lost response, a 5xx, a crash between sending and recording,
@@ -60,6 +67,15 @@ _NO_ORDER_MADE = (CredentialsError, AuthorizationError, EgressError, Configurati
 _OPEN = (SubmissionState.SENDING, SubmissionState.UNKNOWN)
 #: What to do about a reference the platform refused: it stays spent, so a fixed draft needs a new one.
 _REFUSED_ACTION = "a refused reference is spent: send the fixed draft under a new reference"
+#: The same, the first time: the store has just refused the draft.
+_REJECTED_ACTION = "the store refused the order, so none was made: fix the draft and send it under a new reference"
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """Whether the HTTP layer proved that *exc*'s request never left the process."""
+    from storelink.http.faults import was_not_sent  # the HTTP stack is loaded by then
+
+    return was_not_sent(exc)
 
 
 @frozen(kw_only=True)
@@ -225,18 +241,16 @@ class _Submission:
         self.sends += 1
         try:
             order = await self.send(self.draft)
-        except _NO_ORDER_MADE as exc:
-            await self.move(SubmissionState.PENDING, expect=SubmissionState.SENDING, error=str(exc))
-            raise
-        except RejectedError as exc:
-            if isinstance(exc, ConflictError):  # may mean "this reference exists": look it up
-                await self.move(SubmissionState.UNKNOWN, expect=SubmissionState.SENDING, error=str(exc))
-                return
-            await self.move(SubmissionState.FAILED, expect=SubmissionState.SENDING, error=str(exc))
-            raise
         except Exception as exc:
-            # A lost response, a 5xx, a mapping failure after the platform answered...
-            # the order may exist.
+            if isinstance(exc, _NO_ORDER_MADE) or _not_sent(exc):
+                await self.move(SubmissionState.PENDING, expect=SubmissionState.SENDING, error=str(exc))
+                raise
+            if isinstance(exc, RejectedError) and not isinstance(exc, ConflictError):
+                await self.move(SubmissionState.FAILED, expect=SubmissionState.SENDING, error=str(exc))
+                exc.action = _REJECTED_ACTION
+                raise
+            # A conflict (it may mean "this reference exists"), a lost response, a 5xx, a
+            # mapping failure after the platform answered...: the order may exist.
             await self.move(SubmissionState.UNKNOWN, expect=SubmissionState.SENDING, error=str(exc))
             return
         await self.ledger._record(self.row, order)

@@ -12,17 +12,19 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
+import attrs
 from attrs import field, frozen
 from attrs.validators import and_, ge, gt, instance_of, le, matches_re, max_len, min_len, optional
 
-from storelink.credentials import CredentialSchema, Secret
+from storelink.credentials import ApprovalFlow, CredentialSchema, OAuthFlow, Secret
 
 __all__ = [
     "AccessReport",
@@ -206,6 +208,74 @@ def _amount_in_range(_inst: object, attr: Any, value: Decimal) -> None:
     exponent = value.normalize().as_tuple().exponent  # 1.50 has 1 place, 1.5E-9 has 10
     if isinstance(exponent, int) and -exponent > MAX_AMOUNT_PLACES:
         raise ValueError(f"{attr.name} {value} has more than {MAX_AMOUNT_PLACES} decimal places")
+
+
+# --------------------------------------------------------------------------- trusted construction
+
+
+_MISSING = object()
+
+
+def trusted_constructor(cls: type[T]) -> Callable[..., T]:
+    """Return a constructor of the model *cls* that runs none of its converters or validators.
+
+    For a plugin's mapping, on the hot path, with values it has already checked and
+    put in their final form: tuples for the collections, read-only mappings
+    (:class:`types.MappingProxyType`) for ``options`` and ``extra``, :class:`Money`
+    built by its own constructor. What it builds is equal to what ``cls(**values)``
+    builds from the same values; given anything else, it builds a model that breaks
+    the model's invariants, so everyone else uses ``cls(**values)``.
+
+    Keyword arguments only; a field left out takes its default (a factory's,
+    converted, made once and shared: a converter's result is immutable).
+
+    :raises TypeError: *cls* is not an attrs class, or (when called) a keyword is not
+        a field of it or a field without a default is missing.
+    """
+    if not attrs.has(cls):
+        raise TypeError(f"expected an attrs model class, got {cls!r}")
+    names = tuple(a.name for a in attrs.fields(cls))
+    defaults: dict[str, Any] = {}
+    factories: dict[str, Callable[[], Any]] = {}
+    for a in attrs.fields(cls):
+        if a.default is attrs.NOTHING:
+            continue
+        if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]  # attrs types Factory as a function
+            factory: Any = a.default
+            if factory.takes_self:
+                raise TypeError(f"{cls.__name__}.{a.name} has a factory that takes self")
+            if a.converter is None:  # a fresh (mutable) value per model
+                factories[a.name] = factory.factory
+                continue
+            defaults[a.name] = a.converter(factory.factory())
+        else:
+            defaults[a.name] = a.default if a.converter is None else a.converter(a.default)
+    # Generated, as attrs generates __init__: one keyword parameter per field, so that
+    # a wrong or missing keyword is Python's own TypeError and no loop runs per model.
+    # Names of the generated code start with _sl_, so that no field name shadows them.
+    namespace: dict[str, Any] = {"_sl_new": object.__new__, "_sl_put": object.__setattr__, "_sl_cls": cls}
+    namespace["_sl_missing"] = _MISSING
+    params, body = [], []
+    for i, name in enumerate(names):
+        if name in defaults:
+            namespace[f"_sl_d{i}"] = defaults[name]
+            params.append(f"{name}=_sl_d{i}")
+        elif name in factories:
+            namespace[f"_sl_f{i}"] = factories[name]
+            params.append(f"{name}=_sl_missing")
+            body.append(f"    if {name} is _sl_missing:\n        {name} = _sl_f{i}()")
+        else:
+            params.append(name)
+        body.append(f"    _sl_put(_sl_model, {name!r}, {name})")
+    function = f"trusted_{cls.__name__}"
+    source = (
+        f"def {function}(*, {', '.join(params)}):\n    _sl_model = _sl_new(_sl_cls)\n"
+        + "\n".join(body)
+        + "\n    return _sl_model\n"
+    )
+    exec(source, namespace)  # noqa: S102  # the source is made of the class's own field names
+    build: Callable[..., T] = namespace[function]
+    return build
 
 
 # --------------------------------------------------------------------------- money
@@ -486,6 +556,19 @@ class PlatformInfo:
     :param audiences: The token audiences the platform uses (first is the default).
     :param settings_schema: Non-secret per-connection settings (site, language).
     :param docs_url: Where the merchant can read more.
+    :param token_header: The request header the core puts the access token in (and
+        the ``bearer=`` secret of a login call): ``Authorization`` unless the
+        platform's API reads another one.
+    :param token_prefix: What precedes the secret in that header: ``"Bearer "``, or
+        ``""`` for a header that carries the bare value.
+    :param oauth: How the merchant onboards: ``None`` (the default) for the form made
+        from *credential_schema*; an :class:`~storelink.OAuthFlow` for an
+        OAuth authorization-code install, whose code exchange returns credentials that
+        fit *credential_schema*.
+    :param approval: A second way to onboard beside the form: an
+        :class:`~storelink.ApprovalFlow`, where the merchant approves the channel in the
+        store and the platform POSTs credentials that fit *credential_schema*. The
+        connect page then offers both. Not with *oauth*.
     """
 
     slug: str = field(validator=matches_re(_SLUG))
@@ -497,12 +580,21 @@ class PlatformInfo:
     settings_schema: CredentialSchema = field(factory=lambda: CredentialSchema(fields=()))
     store_url_example: str = "https://store.example.com"
     docs_url: str | None = None
+    oauth: OAuthFlow | None = field(default=None, validator=optional(instance_of(OAuthFlow)))
+    approval: ApprovalFlow | None = field(default=None, validator=optional(instance_of(ApprovalFlow)))
+    token_header: str = field(default="Authorization", validator=matches_re(r"[A-Za-z][A-Za-z0-9\-]{0,63}"))
+    token_prefix: str = field(default="Bearer ", validator=matches_re(r"(?:[A-Za-z][A-Za-z0-9\-]* )?"))
 
     @capabilities.validator
     def _check_caps(self, _attr: object, value: frozenset[Any]) -> None:
         for cap in value:
             if not isinstance(cap, Capability):
                 raise TypeError(f"capability {cap!r} is not a storelink.Capability")
+
+    @approval.validator
+    def _check_approval(self, _attr: object, value: ApprovalFlow | None) -> None:
+        if value is not None and self.oauth is not None:
+            raise ValueError("declare either oauth (no key form) or approval (beside the key form), not both")
 
 
 @frozen(kw_only=True)
@@ -556,15 +648,22 @@ class AccessToken:
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
+_INSTALL_PATH = re.compile(r"(?:/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+){1,16}")
+
+
 @frozen(kw_only=True)
 class StoreURL:
-    """The canonical origin of a store: ``https://host[:port]``, no path.
+    """The canonical address of a store: ``https://host[:port]``, and an install path if any.
 
     Plugins produce it in ``normalize_store_url``. ``http`` is accepted only for
-    loopback hosts, which only a development egress policy lets through.
+    loopback hosts, which only a development egress policy lets through. ``origin``
+    is always an origin (no path); ``path`` is where a self-hosted store is installed
+    on that host (``/shop`` for a WordPress site under ``example.com/shop``), or ``""``.
+    Paths of platform requests are relative to it (:meth:`join`).
     """
 
     origin: str = field()
+    path: str = field(default="")
 
     @origin.validator
     def _check(self, _attr: object, value: str) -> None:
@@ -577,6 +676,38 @@ class StoreURL:
             raise ValueError(f"store URL must use https, got {value!r}")
         if value != value.lower():
             raise ValueError(f"store URL must be lower case, got {value!r}")
+
+    @path.validator
+    def _check_path(self, _attr: object, value: str) -> None:
+        if value == "":
+            return
+        segments = value.split("/")[1:]
+        if (
+            len(value) > 200
+            or not _INSTALL_PATH.fullmatch(value)
+            or any(s in (".", "..") for s in segments)
+            or re.search(r"%(?![0-9A-F]{2})", value)
+        ):
+            raise ValueError(
+                "store URL path must be '' or '/segment[/segment...]' (no trailing slash, dot segments, "
+                f"query or fragment; percent escapes in upper case), got {value!r}"
+            )
+
+    @classmethod
+    def parse(cls, url: str) -> StoreURL:
+        """Split a canonical store URL (``str(store_url)``) back into origin and path.
+
+        :raises ValueError: *url* is not a canonical store URL.
+        """
+        parts = urlsplit(url)
+        path = parts.path
+        origin = url[: len(url) - len(path)] if path and url.endswith(path) else url
+        return cls(origin=origin, path=path)
+
+    @property
+    def url(self) -> str:
+        """The store's address: its origin followed by its install path."""
+        return self.origin + self.path
 
     @property
     def host(self) -> str:
@@ -595,13 +726,13 @@ class StoreURL:
         return urlsplit(self.origin).scheme
 
     def join(self, path: str) -> str:
-        """Return the absolute URL of *path* (which must start with ``/``) on this store."""
+        """Return the absolute URL of *path* (which must start with ``/``) under the store's install path."""
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
-        return self.origin + path
+        return self.origin + self.path + path
 
     def __str__(self) -> str:
-        return self.origin
+        return self.url
 
 
 class ConnectionStatus(enum.StrEnum):

@@ -21,7 +21,7 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -33,8 +33,8 @@ from storelink import hookspecs
 if TYPE_CHECKING:
     import httpx
 
-from storelink.context import PlatformContext
-from storelink.credentials import Credentials
+from storelink.context import PlatformContext, running_hook
+from storelink.credentials import Credentials, Secret
 from storelink.errors import PluginError, StorelinkError, StoreURLError
 from storelink.models import (
     AccessReport,
@@ -334,13 +334,14 @@ class Platform:
         if required and not self.implements(hook):
             raise self._fail(hook, "is not implemented by this platform")
         try:
-            pending = self._call(hook, **kwargs)
-            if pending is None:
-                result = None
-            elif inspect.isawaitable(pending):
-                result = await pending
-            else:
-                raise self._fail(hook, f"returned {type(pending).__name__}; platform hooks must be 'async def'")
+            with running_hook(hook):  # the hook's requests are named after it
+                pending = self._call(hook, **kwargs)
+                if pending is None:
+                    result = None
+                elif inspect.isawaitable(pending):
+                    result = await pending
+                else:
+                    raise self._fail(hook, f"returned {type(pending).__name__}; platform hooks must be 'async def'")
         except StorelinkError:
             raise
         except Exception as exc:
@@ -398,7 +399,79 @@ class Platform:
             raise self._fail("credentials_expire_at", "returned a naive datetime; return an aware one")
         return cast("datetime | None", result)
 
+    def build_authorization_url(
+        self,
+        store_url: StoreURL,
+        *,
+        client_id: str,
+        scopes: tuple[str, ...],
+        state: str,
+        redirect_uri: str,
+        code_challenge: str | None,
+        callback_url: str | None = None,
+    ) -> str:
+        """Return the platform's authorization URL (see :func:`storelink.hookspecs.build_authorization_url`)."""
+        hook = "build_authorization_url"
+        if not self.implements(hook):
+            raise self._fail(hook, "is not implemented, but platform_info declares an OAuth or approval flow")
+        result = self._sync(
+            hook,
+            str,
+            store_url=store_url,
+            client_id=client_id,
+            scopes=scopes,
+            state=state,
+            redirect_uri=redirect_uri,
+            code_challenge=code_challenge,
+            callback_url=callback_url,
+        )
+        return cast(str, result)
+
+    def verify_callback(self, query: str, params: Mapping[str, str], app_credentials: Credentials) -> bool:
+        """Whether the platform accepts the callback; ``True`` when it does not implement the check."""
+        if not self.implements("verify_callback"):
+            return True
+        result = self._sync("verify_callback", bool, query=query, params=params, app_credentials=app_credentials)
+        return cast(bool, result)
+
+    def receive_credentials(self, body: Mapping[str, object], headers: Mapping[str, str]) -> tuple[str, Credentials]:
+        """Read an approval flow's POST (see :func:`storelink.hookspecs.receive_credentials`).
+
+        :raises CredentialsError: The plugin refused the body.
+        :raises PluginError: Not implemented, or it returned something else than
+            ``(state, Credentials)``.
+        """
+        hook = "receive_credentials"
+        if not self.implements(hook):
+            raise self._fail(hook, "is not implemented, but platform_info declares an approval flow")
+        result = self._sync(hook, tuple, body=body, headers=headers)
+        if len(result) != 2 or not isinstance(result[0], str) or not isinstance(result[1], Credentials):
+            raise self._fail(hook, "must return (state, Credentials)")
+        return cast("tuple[str, Credentials]", result)
+
     # ------------------------------------------------------------------ async hooks
+
+    async def complete_authorization(
+        self,
+        ctx: PlatformContext,
+        *,
+        params: Mapping[str, str],
+        app_credentials: Credentials,
+        redirect_uri: str,
+        code_verifier: Secret | None,
+    ) -> Credentials:
+        """Exchange the callback's code for credentials (see :func:`storelink.hookspecs.complete_authorization`)."""
+        result = await self._async(
+            "complete_authorization",
+            Credentials,
+            True,
+            ctx=ctx,
+            params=params,
+            app_credentials=app_credentials,
+            redirect_uri=redirect_uri,
+            code_verifier=code_verifier,
+        )
+        return cast(Credentials, result)
 
     async def authenticate(self, ctx: PlatformContext, audience: str) -> AccessToken:
         """Exchange credentials for a token (see :func:`storelink.hookspecs.authenticate`)."""

@@ -19,6 +19,12 @@ scrubbed ``exc_text`` instead of formatting it again. :class:`RedactingFilter` d
 the same as a handler filter; :func:`install` puts it on the root logger's handlers,
 which is where fields passed with ``extra=`` are covered (they are attached to a
 record only after it is created).
+
+storelink never installs it behind a host's back: constructing a hub, a runtime or
+the connect app leaves the process's logging as it was. The ``storelink`` CLI and
+``storelink serve`` call :func:`install`; a host embedding storelink calls it once at
+start-up if it wants the same second line (the first is that storelink logs no
+secret itself).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from urllib.parse import quote, quote_plus
 
 from storelink.credentials import live_secret_values
 
-__all__ = ["RedactingFilter", "install", "neutralize", "safe_to_echo", "scrub"]
+__all__ = ["RedactingFilter", "install", "neutralize", "safe_to_echo", "scrub", "scrubbed_logger"]
 
 MASK = "***"
 #: Shorter secret values are not scrubbed by value (they would mangle ordinary text);
@@ -187,8 +193,26 @@ class _ScrubbingFactory:
         return record
 
 
+def scrubbed_logger(name: str) -> logging.Logger:
+    """Return the logger *name* with a :class:`RedactingFilter` of its own (added once).
+
+    The records logged through it are scrubbed whether or not :func:`install` was
+    called, and nothing else about the process's logging changes: this is how a
+    platform's ``ctx.log`` keeps its promise to plugins. (A logger's filters see only
+    the records logged on it, not those of its children.)
+    """
+    logger = logging.getLogger(name)
+    with _lock:
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+    return logger
+
+
 def install() -> None:
-    """Scrub every log record from now on. Idempotent; safe to call from anywhere.
+    """Scrub every log record of the process from now on. Idempotent.
+
+    Call it once at start-up (the CLI and ``storelink serve`` do; library code never
+    does, since it changes logging for the whole process).
 
     Wraps the LogRecord factory (so records of every logger are scrubbed when they
     are created, whichever handler later sees them) and adds a

@@ -18,7 +18,7 @@ from attrs import frozen
 from storelink.context import PlatformContext
 from storelink.credentials import Credentials
 from storelink.http import Clock, ConnectionRuntime, EgressPolicy, HttpConfig
-from storelink.http.tokens import OnRevoked, OnToken
+from storelink.http.tokens import OnRevoked, OnToken, TokenShare
 from storelink.models import Connection, StoreURL
 from storelink.plugins import Platform
 
@@ -116,6 +116,7 @@ class RuntimePool:
         *,
         on_revoked: OnRevoked | None = None,
         on_token: OnToken | None = None,
+        share: TokenShare | None = None,
     ) -> ConnectionRuntime:
         return ConnectionRuntime(
             platform,
@@ -129,6 +130,7 @@ class RuntimePool:
             transport=self.transports.get(store_url.origin),
             on_revoked=on_revoked,
             on_token=on_token,
+            share=share,
         )
 
     async def probe(
@@ -138,9 +140,14 @@ class RuntimePool:
         credentials: Credentials,
         settings: Mapping[str, str],
         work: Callable[[PlatformContext], Awaitable[T]],
+        *,
+        on_token: OnToken | None = None,
     ) -> T:
-        """Run *work* with a throw-away runtime for credentials not stored yet (counted as ``probe``)."""
-        runtime = self._new(platform, PROBE_ID, store_url, credentials, settings)
+        """Run *work* with a throw-away runtime for credentials not stored yet (counted as ``probe``).
+
+        :param on_token: Called with every token the probe obtains.
+        """
+        runtime = self._new(platform, PROBE_ID, store_url, credentials, settings, on_token=on_token)
         try:
             return await work(runtime.ctx)
         finally:
@@ -154,10 +161,12 @@ class RuntimePool:
         *,
         on_revoked: OnRevoked,
         on_token: OnToken,
+        share: TokenShare | None = None,
     ) -> PlatformContext:
         """Return the context of *conn*'s runtime, creating the runtime on first use.
 
         :param credentials: Opens the connection's credentials (called only to create it).
+        :param share: Where its tokens are shared with other processes, if anywhere.
         """
         async with self._lock:
             runtime = self._open.get(conn.id)
@@ -170,6 +179,7 @@ class RuntimePool:
                     conn.settings,
                     on_revoked=on_revoked,
                     on_token=on_token,
+                    share=share,
                 )
                 self._open[conn.id] = runtime
         return runtime.ctx

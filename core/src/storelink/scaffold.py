@@ -7,6 +7,12 @@ The template is a real, working plugin for a tiny fake platform, named
 from is exactly what CI checks. The template ships inside the ``storelink`` wheel
 (``storelink/_template``); an editable install of a checkout uses
 ``plugins/_template`` instead.
+
+Variants live under the template's ``variants/`` directory, each a set of files laid
+over the plugin when it is rendered with that variant. ``variants/oauth``
+(``storelink plugin new NAME --oauth``) makes a plugin onboarded by an OAuth
+authorization-code install instead of a pasted key: the declared flow, the three
+OAuth hooks, and a simulator with an approve step and a token endpoint.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from attrs import frozen
 
 from storelink.errors import ConfigurationError, InputError
 
-__all__ = ["PluginNames", "next_steps", "render_plugin", "template_dir"]
+__all__ = ["VARIANTS", "PluginNames", "next_steps", "render_plugin", "template_dir"]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{1,31}")
 _RESERVED = frozenset({"template", "testing", "plugins", "core"})
@@ -30,6 +36,10 @@ _RESERVED = frozenset({"template", "testing", "plugins", "core"})
 _TOKEN = re.compile(r"(?<![A-Za-z0-9])template(?![a-z0-9])|Template(?![a-z0-9])|(?<![A-Za-z0-9])TEMPLATE(?![A-Z0-9])")
 _SKIPPED = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache", "build", "dist"})
 _TEXT_SUFFIXES = frozenset({".py", ".toml", ".md", ".json", ".txt", ".cfg", ".ini", ".typed", ""})
+_VARIANTS_DIR = "variants"
+
+#: The template's variants, each laid over the plugin by ``render_plugin(..., variant=)``.
+VARIANTS = ("oauth",)
 
 
 @frozen
@@ -91,8 +101,12 @@ def template_dir() -> Path:
 
 def _render_tree(source: Path, target: Path, names: PluginNames) -> None:
     for root, dirs, files in os.walk(source):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED and not d.endswith(".egg-info"))
         here = Path(root)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in _SKIPPED and not d.endswith(".egg-info") and not (here == source and d == _VARIANTS_DIR)
+        )
         out_dir = target / names.apply(str(here.relative_to(source)))
         out_dir.mkdir(parents=True, exist_ok=True)
         for file in sorted(files):
@@ -106,7 +120,7 @@ def _render_tree(source: Path, target: Path, names: PluginNames) -> None:
                 shutil.copyfile(path, out)
 
 
-def render_plugin(name: str, dest: str | os.PathLike[str]) -> Path:
+def render_plugin(name: str, dest: str | os.PathLike[str], *, variant: str | None = None) -> Path:
     """Create the plugin ``storelink-NAME`` in the directory *dest*, and return its path.
 
     The new directory holds a working plugin for a tiny fake platform, with its
@@ -116,12 +130,17 @@ def render_plugin(name: str, dest: str | os.PathLike[str]) -> Path:
     :param name: The platform slug (``shopify``): the entry-point name, and the base of
         the package (``storelink_shopify``) and distribution (``storelink-shopify``) names.
     :param dest: The directory to create it in (created if missing).
+    :param variant: One of :data:`VARIANTS` (``"oauth"``: onboarded by an OAuth install),
+        or ``None`` for the plugin onboarded with a pasted API key.
     :return: The new plugin's directory, ``dest/storelink-NAME``.
-    :raises InputError: *name* is not a valid slug, or the directory already exists
-        (nothing is overwritten).
-    :raises ConfigurationError: This installation of storelink has no template.
+    :raises InputError: *name* is not a valid slug, the variant is unknown, or the
+        directory already exists (nothing is overwritten).
+    :raises ConfigurationError: This installation of storelink has no template (or
+        not the variant).
     """
     names = _check_name(name)
+    if variant is not None and variant not in VARIANTS:
+        raise InputError(f"unknown template variant {variant!r}; choose one of: {', '.join(VARIANTS)}", path="variant")
     parent = Path(dest)
     target = parent / names.distribution
     if target.exists():
@@ -129,10 +148,15 @@ def render_plugin(name: str, dest: str | os.PathLike[str]) -> Path:
         exists.action = "choose another --dir or remove it"
         raise exists
     source = template_dir()
+    overlay = source / _VARIANTS_DIR / variant if variant is not None else None
+    if overlay is not None and not (overlay / "pyproject.toml").is_file():
+        raise ConfigurationError(f"this installation of storelink has no {variant!r} template; reinstall storelink")
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{names.distribution}-", dir=parent))
     try:
         _render_tree(source, staging, names)
+        if overlay is not None:
+            _render_tree(overlay, staging, names)
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -143,11 +167,16 @@ def render_plugin(name: str, dest: str | os.PathLike[str]) -> Path:
 def next_steps(path: str | os.PathLike[str]) -> list[str]:
     """Return what to do after :func:`render_plugin` made *path*, one step per line."""
     project = Path(path)
-    package = project / "src" / project.name.replace("-", "_")
-    return [
+    package = (project / "src" / project.name.replace("-", "_")).relative_to(project)
+    steps = [
         f"cd {project}",
         "python -m pip install -e '.[test]'",
         "python -m pytest                      # the contract suite passes against the fake platform",
-        f"edit {package.relative_to(project)}/simulator.py to model your platform's API, then plugin.py and mapping.py",
-        "keep `python -m pytest` green; see the plugin guide in the storelink docs",
+        f"edit {package}/simulator.py to model your platform's API, then plugin.py and mapping.py",
     ]
+    if (project / package / "oauth.py").is_file():
+        steps.append(
+            f"edit {package}/oauth_simulator.py to model the platform's install (approve screen, token endpoint), "
+            "then oauth.py"
+        )
+    return [*steps, "keep `python -m pytest` green; see the plugin guide in the storelink docs"]

@@ -1,6 +1,6 @@
 """One connection's calls: reads as streams, resumable page walks, idempotent orders.
 
-Get a :class:`Session` from :meth:`storelink.hub.Hub.session`::
+Get a :class:`Session` (``storelink.Session``) from :meth:`storelink.Hub.session`::
 
     async with hub.session(connection_id) as session:
         async for product in session.products():
@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+import operator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from types import TracebackType
@@ -56,7 +57,7 @@ from storelink.models import (
     Product,
     ShippingMethod,
 )
-from storelink.paging import iterate_pages, resume_delay
+from storelink.paging import OnPage, iterate_pages, resume_delay
 from storelink.runtimes import ConnectionStats
 
 if TYPE_CHECKING:
@@ -75,6 +76,12 @@ log = logging.getLogger("storelink.session")
 _HOOKS = {"products": "fetch_products", "orders": "fetch_orders", "inventory": "fetch_inventory"}
 #: The kinds :meth:`Session.pages` walks.
 KINDS = tuple(_HOOKS)
+#: An item's identity in each list, for the page loop's guard against repeated items.
+_KEYS: dict[str, Callable[[Any], Hashable]] = {  # attrgetter: no Python frame per item
+    "products": operator.attrgetter("id"),
+    "orders": operator.attrgetter("id"),
+    "inventory": operator.attrgetter("sku_id", "location_id"),
+}
 
 PageItem = tuple[Page[T], Cursor | None]
 
@@ -146,6 +153,7 @@ class Session:
         since: None = None,
         sku_ids: None = None,
         resumes: int | None = None,
+        on_page: OnPage[Product] | None = None,
     ) -> AsyncGenerator[PageItem[Product], None]: ...
 
     @overload
@@ -157,6 +165,7 @@ class Session:
         since: datetime | None = None,
         sku_ids: None = None,
         resumes: int | None = None,
+        on_page: OnPage[Order] | None = None,
     ) -> AsyncGenerator[PageItem[Order], None]: ...
 
     @overload
@@ -168,6 +177,7 @@ class Session:
         since: None = None,
         sku_ids: Sequence[str] | None = None,
         resumes: int | None = None,
+        on_page: OnPage[InventoryLevel] | None = None,
     ) -> AsyncGenerator[PageItem[InventoryLevel], None]: ...
 
     @overload
@@ -179,6 +189,7 @@ class Session:
         since: datetime | None = None,
         sku_ids: Sequence[str] | None = None,
         resumes: int | None = None,
+        on_page: OnPage[Any] | None = None,
     ) -> AsyncGenerator[PageItem[Any], None]: ...
 
     def pages(
@@ -189,12 +200,13 @@ class Session:
         since: datetime | None = None,
         sku_ids: Sequence[str] | None = None,
         resumes: int | None = None,
+        on_page: OnPage[Any] | None = None,
     ) -> AsyncGenerator[PageItem[Any], None]:
         """Walk a list page by page, yielding ``(page, resume_cursor)``, for resumable syncs.
 
-        Store ``resume_cursor`` (:func:`storelink.codec.cursor_to_str`) once a page is
-        processed; pass it back as *start* to continue after that page. It is ``None``
-        after the last page.
+        Store ``resume_cursor`` (as text: ``storelink.cursor_to_str``, read back with
+        ``storelink.cursor_from_str``) once a page is processed; pass it back as *start*
+        to continue after that page. It is ``None`` after the last page.
 
         :param kind: ``products``, ``orders`` or ``inventory``.
         :param start: Where to continue; ``None`` starts at the beginning.
@@ -203,17 +215,24 @@ class Session:
         :param resumes: Times a page that fails beyond the HTTP retries is fetched
             again, after a growing wait, before the walk gives up; ``None``: the hub's
             :attr:`PagingConfig.resumes <storelink.paging.PagingConfig>`.
+        :param on_page: Awaited with each page and its resume cursor once the loop body
+            has finished with that page (when it asks for the next one), so a checkpoint
+            stored there covers only pages the body processed; a page the body raised
+            on is never passed.
         :raises InputError: *kind* is unknown, an option does not apply to it, or
             *resumes* is negative.
         :raises ReadInterruptedError: A page still failed after the last resume; its
             ``resume_from`` continues after the last page yielded.
+        :raises PlatformError: The store sent items it already sent in this walk (see
+            :class:`PagingConfig <storelink.paging.PagingConfig>`'s ``max_repeats``); the
+            page that showed it is not yielded.
         """
         fetch = self._fetcher(kind, since=since, sku_ids=sku_ids)
         if resumes is None:
             resumes = self._hub.paging.resumes
         elif isinstance(resumes, bool) or not isinstance(resumes, int) or resumes < 0:
             raise InputError(f"is {resumes!r}; give a whole number of resumes, 0 or more", path="resumes")
-        return self._walk(kind, fetch, start, resumes)
+        return self._walk(kind, fetch, start, resumes, on_page)
 
     def _fetcher(
         self, kind: str, *, since: datetime | None, sku_ids: Sequence[str] | None
@@ -240,6 +259,7 @@ class Session:
         fetch: Callable[[PlatformContext, Cursor | None], Awaitable[Page[Any]]],
         start: Cursor | None,
         resumes: int,
+        on_page: OnPage[Any] | None = None,
     ) -> AsyncGenerator[PageItem[Any], None]:
         config = self._hub.paging
         cursor, items, resumed = start, 0, 0
@@ -251,6 +271,8 @@ class Session:
                 hook=_HOOKS[kind],
                 start=cursor,
                 config=config,
+                on_page=on_page,
+                key=_KEYS[kind],
             )
             try:
                 async with aclosing(walk):

@@ -129,7 +129,11 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterato
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
+    # A simulator's app is ASGI 3 by the protocol; say so, since uvicorn guesses from the
+    # callable's shape and takes a bound ``async def`` method for ASGI 2.
+    config = uvicorn.Config(
+        app, interface="asgi3", log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+    )
     server = _Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn:{bound_port}", daemon=True)
     thread.start()

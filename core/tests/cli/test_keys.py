@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from pathlib import Path
+
 import pytest
 
-from storelink.vault import KeyRing
+from storelink.vault import KeyRing, add_key
 
 from .conftest import Cli, Sim, one_line_error
 
@@ -13,6 +17,10 @@ from .conftest import Cli, Sim, one_line_error
 def key_file_mode(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Use the embedded default: the key file in the user data directory."""
     monkeypatch.delenv("STORELINK_KEYS")
+
+
+def _key_file(env: dict[str, str]) -> Path:
+    return Path(env["XDG_DATA_HOME"]) / "storelink" / "keys"
 
 
 def _keys(run_cli: Cli) -> dict[str, tuple[bool, int]]:
@@ -79,3 +87,52 @@ def test_credentials_sealed_with_a_missing_key_name_it(run_cli: Cli, occ: Sim, m
     line = one_line_error(run_cli("products", connection_id), 1)
     assert "'test1'" in line
     assert "STORELINK_KEYS" in line
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_a_set_but_empty_storelink_keys_is_refused(
+    run_cli: Cli, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Before, an empty variable silently switched to (and created) the key file: a new key for new credentials."""
+    monkeypatch.setenv("STORELINK_KEYS", value)
+    key_file = _key_file(env)
+    for args in (("keys", "list"), ("keys", "rotate"), ("keys", "retire", "k1"), ("connections", "list")):
+        line = one_line_error(run_cli(*args), 2)
+        assert "STORELINK_KEYS is set but empty" in line, args
+        assert f"unset it to use the key file {key_file}" in line, args
+    assert not key_file.exists()
+
+
+@pytest.mark.usefixtures("key_file_mode")
+def test_a_missing_key_names_the_key_file(run_cli: Cli, occ: Sim, env: dict[str, str]) -> None:
+    """Before, the message told the user to add the key to STORELINK_KEYS, which was not in use."""
+    connection_id = run_cli.connect(occ)
+    key_file = _key_file(env)
+    key_file.write_text(KeyRing.generate("other").render())
+    line = one_line_error(run_cli("products", connection_id), 1)
+    assert f"no key with id 'k1' in key file {key_file}; add the missing key to key file {key_file}" in line
+    assert "STORELINK_KEYS" not in line
+
+
+@pytest.mark.usefixtures("key_file_mode")
+def test_a_tampered_key_id_column_is_refused_and_the_key_it_hides_is_kept(
+    run_cli: Cli, occ: Sim, env: dict[str, str]
+) -> None:
+    """The issue's case: the column says k2, the envelope needs k1; `keys retire k1` would strand the credential."""
+    connection_id = run_cli.connect(occ)
+    key_file = _key_file(env)
+    assert add_key(key_file, activate=True) == "k2"
+    with contextlib.closing(sqlite3.connect(env["STORELINK_DB"])) as db, db:
+        db.execute("UPDATE credentials SET key_id = 'k2' WHERE connection_id = ?", (connection_id,))
+
+    altered = f"credential 'application_key' of connection '{connection_id}' was altered"
+    for args in (("keys", "list"), ("keys", "retire", "k1"), ("products", connection_id, "--limit", "1")):
+        line = one_line_error(run_cli(*args), 1)
+        assert altered in line, args
+        assert "its row names key 'k2' but its envelope was sealed with key 'k1'" in line, args
+    assert KeyRing.load(key_file).ids == ("k2", "k1")
+
+    with contextlib.closing(sqlite3.connect(env["STORELINK_DB"])) as db, db:
+        db.execute("UPDATE credentials SET key_id = 'k1' WHERE connection_id = ?", (connection_id,))
+    assert _keys(run_cli) == {"k2": (True, 0), "k1": (False, 1)}
+    assert "still seals 1 stored credential" in one_line_error(run_cli("keys", "retire", "k1"), 2)

@@ -172,3 +172,138 @@ def test_a_sync_whose_pages_keep_failing_stops_with_exit_4_and_the_resume_comman
     assert "products sync stopped after 0 items written to" in line
     assert "after its retries and 1 resume" in line
     assert line.endswith(f"resume with: storelink sync {conn} --to {tmp_path.resolve()} --only products,shipping")
+
+
+# ---------------------------------------------------------------------- bounds: stores that lie
+
+PRODUCT_PAGES = "/ccadmin/v1/products"
+
+
+class Lying:
+    """An ASGI wrapper: the product list claims 10^9 products and answers every page past its end with page 1."""
+
+    def __init__(self, app: Any, *, products: int) -> None:
+        self.app = app
+        self.products = products
+        self.pages = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != PRODUCT_PAGES:
+            await self.app(scope, receive, send)
+            return
+        from urllib.parse import parse_qsl, urlencode
+
+        query = dict(parse_qsl(scope["query_string"].decode()))
+        offset = int(query.get("offset", "0"))
+        if offset >= self.products:
+            scope = {**scope, "query_string": urlencode({**query, "offset": "0"}).encode()}
+        self.pages += 1
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            else:
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        body = json.loads(b"".join(chunks))
+        if isinstance(body, dict) and "items" in body:
+            body.update(totalResults=10**9, offset=offset)
+        data = json.dumps(body).encode()
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+
+def test_a_store_that_repeats_its_first_page_past_the_end_stops_the_sync_within_a_few_pages(
+    run_cli: Cli, tmp_path: Path
+) -> None:
+    from storelink.simulation import load, serve_in_thread
+
+    from .conftest import Sim
+
+    sim = load("occ")(products=500, seed=3)
+    lying = Lying(sim.app, products=500)
+    with serve_in_thread(lying) as url:
+        conn = run_cli.connect(Sim(sim, url))
+        lying.pages = 0
+        result = run_cli("sync", conn, "--to", str(tmp_path), "--only", "products")
+    line = one_line_error(result, 1)
+    assert "this is a bug" not in result.stderr
+    assert line.startswith("error: occ fetch_products: the store repeated items: page 3 of the read (cursor ")
+    assert "holds the same 250 items as page 1 (first '" in line
+    assert "); it stopped there, after 500 items, so as not to read the same items again" in line
+    assert line.endswith("check the store's list: it answers pages with items it already sent")
+    assert lying.pages <= 3 + 4  # the bad page, and at most one window of pages in flight
+    lines = (tmp_path / "products.jsonl").read_bytes().split(b"\n")
+    assert lines[-1] == b""  # ends with a whole line
+    ids = [json.loads(row)["id"] for row in lines[:-1]]
+    assert len(ids) == 500 == len(set(ids))
+
+
+@pytest.fixture
+def small(run_cli: Cli, own_occ: Sim) -> str:
+    """A connection to a store of 60 products, paged 25 at a time."""
+    return run_cli.connect(own_occ)
+
+
+def test_a_sync_stops_before_a_page_that_would_pass_max_items_and_resumes_with_a_higher_bound(
+    run_cli: Cli, small: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storelink_occ.plugin.PAGE_SIZE", 25)
+    result = run_cli("sync", small, "--to", str(tmp_path), "--only", "products,shipping", "--max-items", "55")
+    line = one_line_error(result, 2)
+    products = tmp_path / "products.jsonl"
+    command = f"storelink sync {small} --to {tmp_path.resolve()} --only products,shipping --max-items 110"
+    assert line == (
+        f"error: products sync stopped at --max-items (55 items): the next page would pass it; the 50 items "
+        f"written to {products.resolve()} are kept. If the store really holds more, raise the bound and resume "
+        f"with: {command}"
+    )
+    assert len(products.read_text().splitlines()) == 50
+    assert not (tmp_path / "shipping.jsonl").exists()
+
+    results = run_cli.json_lines(*command.split()[1:])
+    assert [(r["kind"], r["items"], r["resumed_after"]) for r in results[:1]] == [("products", 60, 50)]
+    ids = _ids(products)
+    assert len(ids) == 60 == len(set(ids))
+
+
+def test_a_sync_stops_before_a_page_that_would_pass_max_bytes(
+    run_cli: Cli, small: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storelink_occ.plugin.PAGE_SIZE", 25)
+    assert run_cli("sync", small, "--to", str(tmp_path), "--only", "products").exit_code == 0
+    first_page = sum(len(row) + 1 for row in (tmp_path / "products.jsonl").read_bytes().split(b"\n")[:25])
+
+    result = run_cli("sync", small, "--to", str(tmp_path), "--only", "products", "--max-bytes", str(first_page + 10))
+    line = one_line_error(result, 2)
+    assert line.startswith("error: products sync stopped at --max-bytes (")
+    assert "the 25 items written to" in line
+    assert line.endswith(f"--only products --max-bytes {2 * (first_page + 10)}")
+    assert (tmp_path / "products.jsonl").stat().st_size == first_page
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("5000000", 5_000_000), ("500MB", 500 * 1000**2), ("20gb", 20 * 1000**3), ("1GiB", 1024**3), ("2 k", 2000)],
+)
+def test_max_bytes_takes_sizes_with_units(value: str, size: int) -> None:
+    from storelink.cli.sync import ByteSize
+
+    assert ByteSize().convert(value, None, None) == size
+
+
+@pytest.mark.parametrize("value", ["12XB", "-5", "0", "1.5GB", ""])
+def test_a_bad_max_bytes_exits_2(run_cli: Cli, small: str, tmp_path: Path, value: str) -> None:
+    line = one_line_error(run_cli("sync", small, "--to", str(tmp_path), "--max-bytes", value), 2)
+    assert "Invalid value for '--max-bytes'" in line
+
+
+def test_the_bounds_default_to_ten_million_items_and_20_gb(run_cli: Cli) -> None:
+    result = run_cli("sync", "--help")
+    assert "--max-items INTEGER RANGE" in result.stdout
+    assert "[default: 10000000; x>=1]" in " ".join(result.stdout.split())
+    assert "[default: 20GB]" in result.stdout

@@ -35,6 +35,7 @@ from storelink import (
     hookimpl,
 )
 from storelink.connect import Channel, ConnectSessions, create_app, hash_token
+from storelink.testing import FakeClock
 
 CANARY = f"CANARY-{uuid.uuid4()}"
 GOOD_KEY = f"good-key-{CANARY}"
@@ -164,14 +165,6 @@ class FakeHub:
         return connection
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @frozen
 class Page:
     """A response of the flow, with the bits the tests read."""
@@ -282,7 +275,7 @@ def hub(registry: Registry) -> FakeHub:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=1_800_000_000.0)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Open-redirect prevention (reliability.md T7.1, T7.3): only registered URIs, byte for byte."""
+"""Open-redirect prevention (docs/connect.md, "Security properties"): only registered URIs, byte for byte."""
 
 from __future__ import annotations
 

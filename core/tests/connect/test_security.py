@@ -26,68 +26,68 @@ def _sessions(kit: Any, clock: Any, **options: Any) -> ConnectSessions:
     return ConnectSessions(clock=clock, **options)
 
 
-def _create(sessions: ConnectSessions, kit: Any) -> tuple[Any, str]:
-    return sessions.create(channel=kit.CHANNEL, redirect_uri=kit.REDIRECTS[0], state="s", platforms=("shop",))
+async def _create(sessions: ConnectSessions, kit: Any) -> tuple[Any, str]:
+    return await sessions.create(channel=kit.CHANNEL, redirect_uri=kit.REDIRECTS[0], state="s", platforms=("shop",))
 
 
-def _reason(call: Any) -> str:
+async def _reason(call: Any) -> str:
     with pytest.raises(SessionError) as caught:
-        call()
+        await call
     return caught.value.reason
 
 
-def test_a_ticket_opens_a_session_once_for_one_browser(kit: Any, clock: Any) -> None:
+async def test_a_ticket_opens_a_session_once_for_one_browser(kit: Any, clock: Any) -> None:
     sessions = _sessions(kit, clock)
-    session, ticket = _create(sessions, kit)
-    assert _reason(lambda: sessions.get(session.id, "browser-a")) == "missing"
-    assert sessions.open(session.id, ticket, "browser-a") is session
-    assert sessions.get(session.id, "browser-a") is session
-    assert _reason(lambda: sessions.open(session.id, ticket, "browser-a")) == "used"
-    assert _reason(lambda: sessions.get(session.id, "browser-b")) == "other_browser"
-    assert _reason(lambda: sessions.get(session.id, None)) == "other_browser"
+    session, ticket = await _create(sessions, kit)
+    assert await _reason(sessions.get(session.id, "browser-a")) == "missing"
+    assert await sessions.open(session.id, ticket, "browser-a") is session
+    assert await sessions.get(session.id, "browser-a") is session
+    assert await _reason(sessions.open(session.id, ticket, "browser-a")) == "used"
+    assert await _reason(sessions.get(session.id, "browser-b")) == "other_browser"
+    assert await _reason(sessions.get(session.id, None)) == "other_browser"
 
 
-def test_a_wrong_or_missing_ticket_does_not_open_the_session(kit: Any, clock: Any) -> None:
+async def test_a_wrong_or_missing_ticket_does_not_open_the_session(kit: Any, clock: Any) -> None:
     sessions = _sessions(kit, clock)
-    session, ticket = _create(sessions, kit)
-    assert _reason(lambda: sessions.open(session.id, None, "b")) == "missing"
-    assert _reason(lambda: sessions.open(session.id, ticket[:-1] + "x", "b")) == "unknown"
-    assert _reason(lambda: sessions.open("nope", ticket, "b")) == "unknown"
-    assert sessions.open(session.id, ticket, "b") is session
+    session, ticket = await _create(sessions, kit)
+    assert await _reason(sessions.open(session.id, None, "b")) == "missing"
+    assert await _reason(sessions.open(session.id, ticket[:-1] + "x", "b")) == "unknown"
+    assert await _reason(sessions.open("nope", ticket, "b")) == "unknown"
+    assert await sessions.open(session.id, ticket, "b") is session
 
 
-def test_a_session_expires_after_ten_minutes(kit: Any, clock: Any) -> None:
+async def test_a_session_expires_after_ten_minutes(kit: Any, clock: Any) -> None:
     sessions = _sessions(kit, clock)
-    session, ticket = _create(sessions, kit)
-    sessions.open(session.id, ticket, "b")
+    session, ticket = await _create(sessions, kit)
+    await sessions.open(session.id, ticket, "b")
     clock.now += 599.9
-    assert sessions.get(session.id, "b") is session
+    assert await sessions.get(session.id, "b") is session
     clock.now += 0.1
-    assert _reason(lambda: sessions.get(session.id, "b")) == "expired"
+    assert await _reason(sessions.get(session.id, "b")) == "expired"
 
 
-def test_a_completed_session_is_spent(kit: Any, clock: Any) -> None:
+async def test_a_completed_session_is_spent(kit: Any, clock: Any) -> None:
     sessions = _sessions(kit, clock)
-    session, ticket = _create(sessions, kit)
-    sessions.open(session.id, ticket, "b")
+    session, ticket = await _create(sessions, kit)
+    await sessions.open(session.id, ticket, "b")
     sessions.complete(session)
-    assert _reason(lambda: sessions.get(session.id, "b")) == "used"
+    assert await _reason(sessions.get(session.id, "b")) == "used"
 
 
-def test_expired_sessions_are_purged_and_the_store_is_bounded(kit: Any, clock: Any) -> None:
+async def test_expired_sessions_are_purged_and_the_store_is_bounded(kit: Any, clock: Any) -> None:
     sessions = _sessions(kit, clock, limit=3)
     for _ in range(3):
-        _create(sessions, kit)
-    assert _reason(lambda: _create(sessions, kit)) == "busy"
+        await _create(sessions, kit)
+    assert await _reason(_create(sessions, kit)) == "busy"
     clock.now += 600
-    _create(sessions, kit)
+    await _create(sessions, kit)
     assert len(sessions) == 1
 
 
-def test_secrets_stay_out_of_the_session_repr(kit: Any, clock: Any) -> None:
+async def test_secrets_stay_out_of_the_session_repr(kit: Any, clock: Any) -> None:
     sessions = _sessions(kit, clock)
-    session, ticket = _create(sessions, kit)
-    sessions.open(session.id, ticket, "browser-secret")
+    session, ticket = await _create(sessions, kit)
+    await sessions.open(session.id, ticket, "browser-secret")
     text = repr(session)
     assert ticket not in text
     assert "browser-secret" not in text

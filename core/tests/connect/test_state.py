@@ -1,4 +1,4 @@
-"""The connect session's state (reliability.md T7.2): missing, wrong, reused, expired, other browser.
+"""The connect session's state (docs/connect.md, "Security properties"): missing, wrong, reused, expired, other browser.
 
 Each case runs 50 times on fresh sessions; every one must be refused, and no refusal
 redirects anywhere.

@@ -1,8 +1,7 @@
-"""Meta-tests: every hook is documented with its exact signature, and exercised by a test."""
+"""Meta-tests: every hook is documented with its exact signature (``test_hook_calls`` proves each is called)."""
 
 from __future__ import annotations
 
-import re
 import runpy
 from pathlib import Path
 
@@ -40,16 +39,3 @@ def test_every_hook_has_a_complete_docstring(hook: str) -> None:
     doc = getattr(hookspecs, hook).__doc__ or ""
     assert len(doc.strip().splitlines()[0]) > 10
     assert ".. versionadded::" in doc
-
-
-def _test_sources() -> str:
-    dirs = [ROOT / "core" / "tests", ROOT / "tests", *ROOT.glob("plugins/*/tests")]
-    return "\n".join(p.read_text() for d in dirs if d.is_dir() for p in d.rglob("*.py"))
-
-
-@pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_is_exercised_by_a_test(hook: str) -> None:
-    """A hook counts as exercised when a test implements it or calls it through the core."""
-    sources = _test_sources()
-    pattern = rf"def {hook}\(|\.{hook}\(|[\"']{hook}[\"']"
-    assert re.search(pattern, sources), f"no test implements or calls {hook}"

@@ -165,6 +165,31 @@ def test_store_url_parts_and_join() -> None:
         url.join("ccadmin")
 
 
+def test_store_url_keeps_an_install_path_apart_from_its_origin() -> None:
+    url = StoreURL(origin="https://example.com", path="/shop/en")
+    assert (url.origin, url.path, url.url, str(url)) == (
+        "https://example.com",
+        "/shop/en",
+        "https://example.com/shop/en",
+        "https://example.com/shop/en",
+    )
+    assert url.join("/wp-json/wc/v3/products") == "https://example.com/shop/en/wp-json/wc/v3/products"
+    assert url != StoreURL(origin="https://example.com")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com", "https://example.com/shop", "http://127.0.0.1:8080/a/B%20c", "https://x.example/~me"]
+)
+def test_store_url_parse_inverts_str(url: str) -> None:
+    assert str(StoreURL.parse(url)) == url
+
+
+@pytest.mark.parametrize("path", ["/", "shop", "/shop/", "/a//b", "/a/../b", "/./a", "/a?b", "/a#b", "/a b", "/%zz"])
+def test_store_url_refuses_a_path_that_is_not_canonical(path: str) -> None:
+    with pytest.raises(ValueError, match="store URL path"):
+        StoreURL(origin="https://example.com", path=path)
+
+
 @given(st.integers(min_value=0), st.integers(min_value=1))
 def test_offset_cursors_hold_any_valid_window(offset: int, limit: int) -> None:
     assert OffsetCursor(offset=offset, limit=limit).offset == offset

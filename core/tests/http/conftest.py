@@ -36,24 +36,9 @@ from storelink.context import PlatformContext
 from storelink.http import ConnectionRuntime, EgressPolicy, HttpConfig, StaticResolver
 from storelink.http.egress import IPAddress
 from storelink.plugins import Platform
+from storelink.testing import FakeClock
 
 STORE = StoreURL(origin="https://store.example.com")
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told, or when something sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 Step = int | httpx.Response | Exception | Callable[[httpx.Request], Awaitable[httpx.Response]]
@@ -234,7 +219,7 @@ class RefreshingFakePlatform(FakePlatform):
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=0.0)
 
 
 @pytest.fixture

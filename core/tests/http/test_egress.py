@@ -1,4 +1,4 @@
-"""The egress policy: URL rules, address rules, and properties over whole networks (reliability.md §4)."""
+"""The egress policy: URL rules, address rules, properties over whole networks (docs/http.md, "The egress guard")."""
 
 from __future__ import annotations
 

@@ -196,4 +196,6 @@ def test_deadline_and_oversize_errors(platform: Any) -> None:
     assert isinstance(deadline_error(write, 60, sent=True), OrderOutcomeUnknown)
     assert type(oversize_error(read, 200, 10)) is PlatformError
     assert isinstance(oversize_error(write, 201, 10), OrderOutcomeUnknown)
-    assert type(oversize_error(write, 400, 10)) is PlatformError
+    assert type(oversize_error(write, 400, 10)) is RejectedError  # a definite refusal, however long
+    assert type(oversize_error(write, 409, 10)) is ConflictError  # the ledger looks the reference up
+    assert type(oversize_error(write, 429, 10)) is PlatformError  # not a refusal of the order

@@ -1,4 +1,4 @@
-"""The log scrubber: a table of leaky and benign strings, records of every logger, install() (T2.4-T2.6)."""
+"""The log scrubber: a table of leaky and benign strings, records of every logger, install() (docs/http.md)."""
 
 from __future__ import annotations
 

@@ -308,6 +308,9 @@ async def test_the_overall_deadline_cuts_off_a_store_that_never_answers(
 ) -> None:
     import asyncio
 
+    # A real (50 ms) deadline, on purpose: the handler hangs for ever, and what cuts it
+    # off is the runtime's ``asyncio.timeout``, which runs on the event loop's clock;
+    # the injected fake clock only moves when something sleeps on it, so it cannot.
     runtime = make_runtime(config=HttpConfig(deadline=0.05, retry=RetryConfig(attempts=4)))
     await get(runtime)  # logged in
 
@@ -324,6 +327,7 @@ async def test_the_overall_deadline_cuts_off_a_store_that_never_answers(
 async def test_a_write_cut_off_by_the_deadline_has_an_unknown_outcome(make_runtime: Any, store: Any) -> None:
     import asyncio
 
+    # A real deadline, as above: only the event loop's clock can end a hang.
     runtime = make_runtime(config=HttpConfig(deadline=0.05))
 
     async def hang(request: httpx.Request) -> httpx.Response:

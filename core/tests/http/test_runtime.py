@@ -7,17 +7,23 @@ import gzip
 import logging
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
 from storelink import (
+    AccessToken,
     ConnectionRuntime,
     EgressError,
     OrderOutcomeUnknown,
     PlatformContext,
     PlatformError,
     PlatformHTTP,
+    PlatformInfo,
+    Secret,
+    StoreURL,
     __version__,
+    hookimpl,
 )
 from storelink.http import HttpConfig
 
@@ -240,3 +246,46 @@ async def test_a_401_body_is_discarded_without_decoding_it(make_runtime: Any, st
     response = await get(runtime)
     assert response.status_code == 200
     assert len(store.to("/login")) == 2
+
+
+class _HeaderTokenPlatform:
+    """The fake platform, but its API reads the bare token from ``X-Store-Token``."""
+
+    def __init__(self, base: Any) -> None:
+        self._base = base
+
+    @hookimpl
+    def platform_info(self) -> PlatformInfo:
+        return attrs.evolve(self._base.platform_info(), token_header="X-Store-Token", token_prefix="")
+
+    @hookimpl
+    def normalize_store_url(self, raw: str, allow_loopback: bool) -> StoreURL:
+        return self._base.normalize_store_url(raw, allow_loopback)
+
+    @hookimpl
+    async def authenticate(self, ctx: PlatformContext, audience: str) -> AccessToken:
+        await ctx.http.request(
+            "POST", "/login", operation="login", audience=None, bearer=ctx.credentials.secret("api_key")
+        )
+        return AccessToken(value=Secret(f"token-for-{audience}"), expires_in=300, audience=audience)
+
+
+async def test_a_platform_s_token_header_carries_the_token_and_the_login_secret(
+    fakes: Any, make_runtime: Any, key: str
+) -> None:
+    """With ``token_header``/``token_prefix`` declared, no ``Authorization`` header is sent at all."""
+    seen: list[httpx.Headers] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json={})
+
+    platform = fakes.make_platform(_HeaderTokenPlatform(fakes.FakePlatform()))
+    runtime = make_runtime(platform=platform, transport=httpx.MockTransport(answer))
+    await runtime.request("GET", "/items", operation="fetch_products", audience="default")
+    assert [h.get("x-store-token") for h in seen] == [key, "token-for-default"]
+    assert all("authorization" not in h for h in seen)
+    with pytest.raises(ValueError, match="never as an X-Store-Token header"):
+        await runtime.request(
+            "GET", "/items", operation="fetch_products", audience=None, headers={"x-store-token": "x"}
+        )

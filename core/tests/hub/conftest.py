@@ -40,6 +40,7 @@ from storelink import (
 )
 from storelink.http import EgressPolicy, HttpConfig
 from storelink.hub import Hub
+from storelink.testing import FakeClock
 from storelink.vault import KeyRing
 
 ORIGIN = "https://shop.example.com"
@@ -278,21 +279,6 @@ class Events:
     @hookimpl
     def order_created(self, connection: Any, order: Any, replayed: bool) -> None:
         self.calls.append(("order_created", {"order": order, "replayed": replayed}))
-
-
-class FakeClock:
-    """Monotonic time that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from attrs import field, frozen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from storelink import (
     CredentialField,
     CredentialSchema,
     Customer,
+    Image,
     InputError,
     Money,
     OffsetCursor,
@@ -33,15 +35,18 @@ from storelink import (
     OrderTotals,
     Payment,
     PlatformInfo,
+    Product,
     Secret,
     StorelinkError,
     StoreURL,
     TokenCursor,
+    Variant,
 )
 from storelink.codec import (
     cursor_from_str,
     cursor_to_str,
     draft_from_jsonable,
+    encode_line,
     order_from_jsonable,
     payload_hash,
     to_jsonable,
@@ -392,3 +397,118 @@ def test_arbitrary_text_is_never_a_cursor_by_accident(text: str) -> None:
 def test_a_damaged_cursor_is_refused(text: str) -> None:
     with pytest.raises(InputError, match=r"^cursor: is not a storelink page cursor$"):
         cursor_from_str(text)
+
+
+# --------------------------------------------------------------------------- JSON Lines
+
+
+def old_line(model: object) -> bytes:
+    """The sync writer's line before encode_line: the standard library's bytes."""
+    return json.dumps(to_jsonable(model), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+# Any text (control characters, quotes, backslashes, non-ASCII, astral), but lone surrogates.
+_any_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=10)
+_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()  # NaN, infinities, -0.0, 1e16: written as json.dumps writes them
+    | st.decimals()  # NaN and sNaN too: a Decimal is written as its str
+    | _any_text
+)
+_wild_json = st.recursive(
+    _leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner) | st.dictionaries(_any_text, inner, max_size=3),
+    max_leaves=8,
+)
+_wild_extra = st.dictionaries(_any_text, _wild_json, max_size=4)
+_image = st.builds(
+    Image,
+    url=st.from_regex(r"https://[a-z]{1,8}\.example/[^\s]{0,8}", fullmatch=True),
+    alt=st.none() | _any_text,
+    role=st.none() | st.just("primary"),
+)
+_variant = st.builds(
+    Variant,
+    id=st.text(min_size=1, max_size=8),
+    sku=st.none() | _any_text,
+    title=st.none() | _any_text,
+    price=st.none() | _money,
+    sale_price=st.none() | _money,
+    barcode=st.none() | _any_text,
+    active=st.booleans(),
+    options=st.dictionaries(_any_text, _any_text, max_size=2),
+    images=st.lists(_image, max_size=2),
+    extra=_wild_extra,
+)
+products = st.builds(
+    Product,
+    id=st.text(min_size=1, max_size=8),
+    title=_any_text,
+    description=st.none() | _any_text,
+    url=st.none() | _any_text,
+    active=st.booleans(),
+    brand=st.none() | _any_text,
+    price=st.none() | _money,
+    sale_price=st.none() | _money,
+    variants=st.lists(_variant, max_size=3),
+    images=st.lists(_image, max_size=3),
+    categories=st.lists(_any_text, max_size=3),
+    created_at=_when,
+    extra=_wild_extra,
+)
+
+
+@settings(max_examples=300)
+@given(products)
+def test_encode_line_writes_a_product_byte_for_byte_as_before(product: Product) -> None:
+    assert encode_line(product) == old_line(product)
+
+
+@given(orders | drafts)
+def test_encode_line_writes_orders_and_drafts_byte_for_byte_as_before(model: Order | OrderDraft) -> None:
+    assert encode_line(model) == old_line(model)
+
+
+def test_encode_line_writes_special_types_as_to_jsonable_does() -> None:
+    """Enums, sets, secrets, store URLs and repr-hidden fields: as the standard library writes them."""
+    info = PlatformInfo(
+        slug="demo",
+        title="Démo",
+        credential_schema=CredentialSchema(fields=(CredentialField(name="key", label="Key", secret=True),)),
+        capabilities=frozenset({Capability.ORDERS, Capability.PRODUCTS}),
+    )
+    token = AccessToken(value=Secret("s3cr3t-value"), expires_in=1.5)
+    report = AccessReport(checks=(CapabilityCheck(capability=Capability.ORDERS, ok=False, detail="nope"),))
+    for model in (info, token, report, StoreURL(origin="https://a.example.com"), Money(amount="1E+3", currency="EUR")):
+        assert encode_line(model) == old_line(model)
+    assert b"s3cr3t" not in encode_line(token)
+
+
+@frozen(kw_only=True)
+class _Shadowing:
+    """A model whose field names are those of the generated line encoder's own names and of builtins."""
+
+    _sl_value: str = "v"
+    _sl_0: Decimal = Decimal("1.50")
+    _sl_plain: tuple[int, ...] = (1, 2)
+    _sl_encoder: dict[str, Any] = field(factory=lambda: {"k": [Decimal("2.0"), None]})
+    type: str = "t"
+    hidden: str = field(default="s3cr3t", repr=False)
+
+
+def test_encode_line_is_not_confused_by_field_names_of_its_generated_code() -> None:
+    model = _Shadowing()
+    assert encode_line(model) == old_line(model)
+    assert encode_line(model).startswith(b'{"_sl_value":"v","_sl_0":"1.50","_sl_plain":[1,2],')
+    assert b"s3cr3t" not in encode_line(model)
+
+
+def test_encode_line_refuses_what_to_jsonable_refuses() -> None:
+    with pytest.raises(TypeError, match="attrs model"):
+        encode_line({"id": "p1"})
+    with pytest.raises(TypeError, match="no JSON form"):
+        encode_line(Product(id="p1", title="t", extra={"when": object()}))
+    with pytest.raises(UnicodeEncodeError):
+        encode_line(Product(id="p1", title="\ud800"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 from typing import Any
@@ -213,11 +214,11 @@ async def test_logins_are_counted_and_announced(hub: Hub, shop: FakeShop, events
     async with hub.session(conn.id) as session:
         [p async for p in session.products()]
     stats = hub.stats
-    assert stats.logins == 2  # one for the validation probe, one for the session
-    assert stats.by_connection[conn.id].logins == 1
+    assert stats.logins == 1  # the validation probe's; the session reuses its token (shared through the store)
+    assert stats.by_connection[conn.id].logins == 0
     assert stats.by_connection["probe"].logins == 1
     assert stats.requests == shop.requests
-    assert events.named("token_refreshed") == [{"connection_id": conn.id, "renewed": False}]
+    assert events.named("token_refreshed") == []  # no token was issued for the connection itself
 
 
 async def test_parallel_pages_respect_the_window(tmp_path: Any, registry: Registry) -> None:
@@ -385,3 +386,107 @@ async def test_save_refuses_a_stale_validation(hub: Hub, shop: FakeShop) -> None
     with pytest.raises(InputError, match="validate again"):
         await hub.save(stale)
     assert await hub.connections() == []
+
+
+# --------------------------------------------------------------------------- paging configuration
+
+
+class _InFlight:
+    """Answers like *shop*, holding each product page open for a few loop turns, counting pages in flight."""
+
+    def __init__(self, shop: FakeShop) -> None:
+        self.shop = shop
+        self.current = 0
+        self.peak = 0
+        self.pages = 0
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/products":
+            return self.shop.handle(request)
+        self.pages += 1
+        self.current += 1
+        self.peak = max(self.peak, self.current)
+        try:
+            for _ in range(5):  # let every other scheduled page start before this one answers
+                await asyncio.sleep(0)
+            return self.shop.handle(request)
+        finally:
+            self.current -= 1
+
+
+async def _walk_products(tmp_path: Any, registry: Registry, store: _InFlight, paging: PagingConfig | None) -> list[str]:
+    """Connect to *store* through a hub opened with *paging*, and stream its products."""
+    async with await Hub.open(
+        database=tmp_path / "paging.db",
+        keys=KeyRing.generate(),
+        egress=EgressPolicy.default(),
+        registry=registry,
+        transports={ORIGIN: httpx.MockTransport(store.handle)},
+        paging=paging,
+    ) as hub:
+        if paging is not None:
+            assert hub.paging is paging
+        conn = await connect(hub, store.shop)
+        async with hub.session(conn.id) as session:
+            return [p.id async for p in session.products()]
+
+
+async def test_open_paging_sets_how_many_pages_a_session_fetches_at_once(tmp_path: Any, registry: Registry) -> None:
+    """``Hub.open(paging=PagingConfig(concurrency=2))``: never more than two pages in flight, yet all of them."""
+    assert PagingConfig().concurrency > 2
+    store = _InFlight(FakeShop(products=200))
+    ids = await _walk_products(tmp_path, registry, store, PagingConfig(concurrency=2))
+    assert ids == [f"p{i}" for i in range(200)]
+    assert store.peak == 2
+
+
+async def test_open_paging_sets_the_page_limit_a_session_enforces(tmp_path: Any, registry: Registry) -> None:
+    """``Hub.open(paging=PagingConfig(max_pages=3))``: a 20-page list stops as a plugin bug, after 3 requests."""
+    from storelink import PluginError
+
+    store = _InFlight(FakeShop(products=200))
+    with pytest.raises(PluginError, match="returned more than 3 pages") as caught:
+        await _walk_products(tmp_path, registry, store, PagingConfig(max_pages=3))
+    assert caught.value.hook == "fetch_products"
+    assert store.pages <= 3
+
+
+async def test_without_paging_a_session_uses_the_default_window(tmp_path: Any, registry: Registry) -> None:
+    """The fake store can show more than two pages in flight, so the window test above can tell them apart."""
+    store = _InFlight(FakeShop(products=200))
+    ids = await _walk_products(tmp_path, registry, store, None)
+    assert ids == [f"p{i}" for i in range(200)]
+    assert store.peak == PagingConfig().concurrency
+
+
+# --------------------------------------------------------------------------- the host's logging
+
+
+async def test_a_hub_leaves_the_host_s_logging_alone(tmp_path: Any, registry: Registry, shop: FakeShop) -> None:
+    """Opening a hub, connecting and reading do not swap the log-record factory or touch root handlers."""
+
+    def host_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return logging.LogRecord(*args, **kwargs)
+
+    previous = logging.getLogRecordFactory()
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    root.addHandler(handler)
+    logging.setLogRecordFactory(host_factory)
+    try:
+        async with await Hub.open(
+            database=tmp_path / "quiet.db",
+            keys=KeyRing.generate(),
+            egress=EgressPolicy.default(),
+            registry=registry,
+            transports={ORIGIN: httpx.MockTransport(shop.handle)},
+        ) as hub:
+            conn = await connect(hub, shop)
+            async with hub.session(conn.id) as session:
+                assert len([p async for p in session.products()]) == 25
+            assert logging.getLogRecordFactory() is host_factory
+        assert logging.getLogRecordFactory() is host_factory
+        assert handler.filters == []
+    finally:
+        logging.setLogRecordFactory(previous)
+        root.removeHandler(handler)

@@ -17,10 +17,12 @@ from storelink import (
     OrderDraft,
     OrderLine,
     OrderOutcomeUnknown,
+    PluginError,
     RejectedError,
     RetryableError,
     StoreURL,
 )
+from storelink.http.faults import mark_not_sent
 from storelink.ledger import OrderLedger
 from storelink.store import ConnectionStore, SubmissionState, open_store
 
@@ -245,6 +247,54 @@ async def test_an_error_that_proves_no_order_leaves_the_submission_pending(ledge
     result = await submit(ledger, platform)
     assert result.order.id == "o1"
     assert len(platform.orders) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RetryableError("could not reach shop.example.com (ConnectError)", operation="create_order"),
+        RejectedError("the store redirected to sso.example.net (HTTP 302)", operation="login"),
+        PluginError("the create_order request could not be built, so nothing was sent"),
+    ],
+    ids=["connection refused", "login redirected", "body not built"],
+)
+async def test_an_error_marked_not_sent_leaves_the_submission_pending_not_unknown(  # type: ignore[no-untyped-def]
+    ledger, platform, store, sleep, error
+) -> None:
+    """The HTTP layer proved the request never left: no lookup, no quiet period, the error as it is."""
+    marked = mark_not_sent(error)
+
+    async def unsent(d: OrderDraft) -> Order:
+        raise marked
+
+    with pytest.raises(type(error)) as caught:
+        await ledger.submit(CONN, draft(), send=unsent, find=platform.find)
+    assert caught.value is marked
+    assert await state_of(store) is SubmissionState.PENDING
+    assert (platform.finds, sleep.slept) == (0, [])
+    result = await submit(ledger, platform)  # the same draft, sent again as it is
+    assert result.order.id == "o1"
+
+
+async def test_the_same_errors_unmarked_stay_unknown(ledger, platform, store) -> None:  # type: ignore[no-untyped-def]
+    """Without the proof, a 5xx-like error may follow a commit: the ledger reconciles."""
+
+    async def failing(d: OrderDraft) -> Order:
+        raise RetryableError("could not reach shop.example.com", operation="create_order")
+
+    ledger.max_sends = 1
+    with pytest.raises(OrderOutcomeUnknown):
+        await ledger.submit(CONN, draft(), send=failing, find=platform.find)
+    assert await state_of(store) is SubmissionState.UNKNOWN
+    assert platform.finds == 2
+
+
+async def test_a_first_refusal_says_no_order_was_made_and_the_reference_is_spent(ledger, platform) -> None:  # type: ignore[no-untyped-def]
+    platform.script = ["400"]
+    with pytest.raises(RejectedError) as caught:
+        await submit(ledger, platform)
+    assert "none was made" in caught.value.action
+    assert "new reference" in caught.value.action
 
 
 class CrashingStore:

@@ -1,8 +1,15 @@
-"""What is on disk: no key and no secret credential in clear, in the SQLite file or PostgreSQL rows."""
+"""What is on disk: no key and no secret credential in clear, and no altered row that still opens.
+
+The tampered rows corpus (:data:`TAMPERINGS`, 21 cases) changes one credential row (or
+its connection) the way someone with write access to the database could, on both
+backends; every case must be refused, with no plaintext in the error.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,9 +17,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from storelink.errors import VaultError
 from storelink.models import Connection
 from storelink.store import ConnectionStore, open_store
-from storelink.vault import KeyRing, Vault
+from storelink.vault import KeyRing, Vault, rewrap
 
 Factory = Callable[..., Connection]
 KEY = b"CANARY-vault-key-0123456789abcde"  # 32 bytes, easy to spot in a dump
@@ -98,3 +106,159 @@ async def test_postgres_rows_hold_no_key_and_no_secret(pg_schema: tuple[str, str
 
     assert CLEAR.encode() in data
     assert found_in(data) == []
+
+
+# ---------------------------------------------------------------------- tampered rows
+
+
+def tamper(store_url: str, statement: str, *params: object) -> None:
+    """Run *statement* (``?`` placeholders) on the store's database directly, as an intruder with write access."""
+    if store_url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(store_url.removeprefix("sqlite:///"), timeout=10)) as lite, lite:
+            lite.execute(statement, params)
+    else:
+        with psycopg.connect(store_url, autocommit=True) as pg:
+            pg.execute(statement.replace("?", "%s"), params)
+
+
+KEY2 = b"CANARY-second-ring-key-456789abc"
+KEY3 = b"CANARY-third-ring-key-3456789abc"
+TARGET, OTHER, EMPTY = "conn-00001", "conn-00002", "conn-00003"
+FIELDS = ("application_key", "client_secret")
+#: The ring the store is read with: k3 encrypts; k1 (which sealed every row) and k2 decrypt.
+READER = KeyRing([("k3", KEY3), ("k1", KEY), ("k2", KEY2)])
+
+Envelopes = dict[tuple[str, str], str]
+Statements = list[tuple[str, tuple[object, ...]]]
+SET_KEY_ID = "UPDATE credentials SET key_id = ? WHERE connection_id = ? AND field = ?"
+SET_ENVELOPE = "UPDATE credentials SET envelope = ? WHERE connection_id = ? AND field = ?"
+SET_BOTH = "UPDATE credentials SET envelope = ?, key_id = ? WHERE connection_id = ? AND field = ?"
+MOVE_ROW = "UPDATE credentials SET connection_id = ? WHERE connection_id = ? AND field = ?"
+RENAME_ROW = "UPDATE credentials SET field = ? WHERE connection_id = ? AND field = ?"
+
+
+def _column(kid: str) -> Callable[[Envelopes], Statements]:
+    return lambda _e: [(SET_KEY_ID, (kid, TARGET, FIELDS[0]))]
+
+
+def _envelope(change: Callable[[str], str], kid: str | None = None) -> Callable[[Envelopes], Statements]:
+    def statements(e: Envelopes) -> Statements:
+        new = change(e[TARGET, FIELDS[0]])
+        if kid is None:
+            return [(SET_ENVELOPE, (new, TARGET, FIELDS[0]))]
+        return [(SET_BOTH, (new, kid, TARGET, FIELDS[0]))]
+
+    return statements
+
+
+def _copied(e: Envelopes, source: tuple[str, str]) -> Statements:
+    return [(SET_ENVELOPE, (e[source], TARGET, FIELDS[0]))]
+
+
+def _renamed_key(envelope: str, kid: bytes) -> str:
+    raw = bytearray(base64.urlsafe_b64decode(envelope + "=" * (-len(envelope) % 4)))
+    raw[3:5] = kid
+    return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+
+def _flipped(envelope: str) -> str:
+    at = len(envelope) - 10
+    return envelope[:at] + ("A" if envelope[at] != "A" else "B") + envelope[at + 1 :]
+
+
+def _foreign(_envelope: str) -> str:
+    """A k2 envelope of another record (the intruder's own k2 copy, say), with the column to match."""
+    return Vault(KeyRing([("k2", KEY2)])).seal(b"CANARY-intruder", connection_id=OTHER, platform="occ", field=FIELDS[0])
+
+
+def _swapped(e: Envelopes) -> Statements:
+    a, b = e[TARGET, FIELDS[0]], e[TARGET, FIELDS[1]]
+    return [(SET_ENVELOPE, (b, TARGET, FIELDS[0])), (SET_ENVELOPE, (a, TARGET, FIELDS[1]))]
+
+
+#: Each tampering: its name, the statements it runs, and the connection then read.
+TAMPERINGS: list[tuple[str, Callable[[Envelopes], Statements], str]] = [
+    ("key id column names an unknown key", _column("k9"), TARGET),
+    ("key id column names another key of the ring", _column("k2"), TARGET),
+    ("key id column names the active key", _column("k3"), TARGET),
+    ("key id column emptied", _column(""), TARGET),
+    ("key id column in upper case", _column("K1"), TARGET),
+    ("key id column padded", _column("k1 "), TARGET),
+    ("key id column oversized", _column("k" * 300), TARGET),
+    ("envelope of another connection", lambda e: _copied(e, (OTHER, FIELDS[0])), TARGET),
+    ("envelope of another field", lambda e: _copied(e, (TARGET, FIELDS[1])), TARGET),
+    ("envelopes of two fields swapped", _swapped, TARGET),
+    ("one character of the ciphertext changed", _envelope(_flipped), TARGET),
+    ("envelope truncated", _envelope(lambda v: v[:-4]), TARGET),
+    ("envelope extended", _envelope(lambda v: v + "AAAA"), TARGET),
+    ("envelope not base64", _envelope(lambda v: "!!!!" + v[4:]), TARGET),
+    ("envelope emptied", _envelope(lambda _v: ""), TARGET),
+    ("header renamed to another ring key, column to match", _envelope(lambda v: _renamed_key(v, b"k2"), "k2"), TARGET),
+    ("header renamed to an unknown key, column to match", _envelope(lambda v: _renamed_key(v, b"k9"), "k9"), TARGET),
+    ("another record's envelope under another key, column to match", _envelope(_foreign, "k2"), TARGET),
+    (
+        "row moved to another connection",
+        lambda _e: [(MOVE_ROW, (EMPTY, TARGET, FIELDS[0]))],
+        EMPTY,
+    ),
+    (
+        "row renamed to another field",
+        lambda _e: [(RENAME_ROW, ("private_key", TARGET, FIELDS[0]))],
+        TARGET,
+    ),
+    (
+        "connection moved to another platform",
+        lambda _e: [("UPDATE connections SET platform = ? WHERE id = ?", ("shopify", TARGET))],
+        TARGET,
+    ),
+]
+
+
+def test_the_tampered_rows_corpus_holds_21_cases() -> None:
+    assert len(TAMPERINGS) == 21
+    assert len({name for name, _, _ in TAMPERINGS}) == 21
+
+
+async def read_back(store: ConnectionStore, vault: Vault, connection_id: str) -> dict[str, bytes]:
+    """Open every sealed field of a connection, as the hub does before calling its store."""
+    conn = await store.get_connection(connection_id)
+    assert conn is not None
+    envelopes, _ = await store.get_credentials(connection_id)
+    assert envelopes, "the tampering left nothing to read: the case tests nothing"
+    return {f: vault.open(e, connection_id=conn.id, platform=conn.platform, field=f) for f, e in envelopes.items()}
+
+
+@pytest.mark.parametrize(("case", "change", "read"), TAMPERINGS, ids=[name for name, _, _ in TAMPERINGS])
+async def test_a_tampered_row_is_refused(
+    store: ConnectionStore,
+    store_url: str,
+    new_connection: Factory,
+    case: str,
+    change: Callable[[Envelopes], Statements],
+    read: str,
+) -> None:
+    """Reading the row fails with a VaultError and no plaintext, and so does a rewrap; other rows still open."""
+    writer = Vault(KeyRing([("k1", KEY), ("k2", KEY2)]))
+    envelopes: Envelopes = {}
+    for n in (1, 2, 3):
+        conn = new_connection(n)
+        sealed = {
+            f: writer.seal(f"{SECRET}-{n}-{f}".encode(), connection_id=conn.id, platform="occ", field=f)
+            for f in (FIELDS if n < 3 else ())
+        }
+        envelopes.update({(conn.id, f): v for f, v in sealed.items()})
+        await store.insert_connection(conn, sealed, {"client_id": CLEAR})
+    vault = Vault(READER)
+    assert (await read_back(store, vault, TARGET))[FIELDS[0]] == f"{SECRET}-1-{FIELDS[0]}".encode()
+
+    for statement, params in change(envelopes):
+        tamper(store_url, statement, *params)
+
+    with pytest.raises(VaultError) as caught:
+        await read_back(store, vault, read)
+    with pytest.raises(VaultError) as rewrapping:
+        await rewrap(store, vault)
+    for shown in (str(caught.value), repr(caught.value), str(rewrapping.value)):
+        assert SECRET not in shown, case
+        assert "CANARY" not in shown, case
+    assert (await read_back(store, vault, OTHER))[FIELDS[0]] == f"{SECRET}-2-{FIELDS[0]}".encode()

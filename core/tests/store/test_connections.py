@@ -12,7 +12,7 @@ import pytest
 
 from storelink.errors import ConfigurationError, ConnectionStateError
 from storelink.models import Connection, ConnectionStatus, StoreURL
-from storelink.store import ConnectionStore, SQLiteStore, open_store
+from storelink.store import MIGRATIONS, ConnectionStore, SQLiteStore, open_store
 from storelink.store.postgres import PostgresStore
 from storelink.vault import Vault
 
@@ -21,9 +21,9 @@ Seal = Callable[[Connection, str, str], str]
 
 
 async def test_migrate_creates_the_schema_once(store: ConnectionStore) -> None:
-    assert await store.schema_version() == 1
-    assert await store.migrate() == 1
-    assert await store.schema_version() == 1
+    assert await store.schema_version() == len(MIGRATIONS)
+    assert await store.migrate() == len(MIGRATIONS)
+    assert await store.schema_version() == len(MIGRATIONS)
 
 
 async def test_a_connection_round_trips(store: ConnectionStore, new_connection: Factory, seal: Seal) -> None:
@@ -259,16 +259,103 @@ async def test_postgres_repr_and_errors_hide_the_password() -> None:
 
 async def test_an_in_memory_store_works() -> None:
     async with open_store(":memory:") as opened:
-        assert await opened.migrate() == 1
+        assert await opened.migrate() == len(MIGRATIONS)
         assert await opened.list_connections() == []
 
 
-async def test_the_sqlite_file_and_its_directory_are_private(tmp_path: Path, new_connection: Factory) -> None:
-    path = tmp_path / "new" / "dir" / "storelink.db"
+async def test_the_sqlite_file_is_private(tmp_path: Path, new_connection: Factory) -> None:
+    path = tmp_path / "storelink.db"
     async with open_store(path) as opened:
         await opened.migrate()
         await opened.insert_connection(new_connection(1), {}, {})
         modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
     assert modes["storelink.db"] == 0o600
     assert all(mode == 0o600 for name, mode in modes.items() if name.startswith("storelink.db"))
-    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+# ---------------------------------------------------------------------- SQLite files that cannot be used
+
+
+async def _refused(path: str | Path) -> str:
+    opened = open_store(path)
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            await opened.migrate()
+    finally:
+        await opened.close()
+    return str(caught.value)
+
+
+async def test_a_sqlite_path_in_a_missing_directory_is_refused_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "missing" / "dir"
+    message = await _refused(f"sqlite:///{missing}/x.db")
+    assert message == (
+        f"the directory {missing} of the database file {missing}/x.db does not exist, and storelink does not "
+        "create it; create it first, or choose a path in an existing directory"
+    )
+    assert not (tmp_path / "missing").exists()
+
+
+async def test_a_sqlite_path_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    assert "is not a directory; choose a path in an existing directory" in await _refused(tmp_path / "file" / "x.db")
+
+
+async def test_a_sqlite_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    message = await _refused(tmp_path)
+    assert message == f"the database path {tmp_path} is a directory; name a file, such as {tmp_path / 'storelink.db'}"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a database\n", bytes(range(256)) * 20, b"SQLite format 3\x00" + b"\x00" * 84],
+    ids=["text", "binary", "bare header"],
+)
+async def test_a_file_that_is_not_a_sqlite_database_is_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "other.db"
+    path.write_bytes(content)
+    message = await _refused(path)
+    assert message.startswith(f"the database file {path} is not a SQLite database, or it is damaged (SQLite says: ")
+    assert message.endswith("use another database file (--db, STORELINK_DB), or restore this one from a backup")
+    assert path.read_bytes() == content  # left as it was
+
+
+async def test_a_truncated_sqlite_database_is_refused_as_damaged(tmp_path: Path, new_connection: Factory) -> None:
+    path = tmp_path / "storelink.db"
+    async with open_store(path) as opened:
+        await opened.migrate()
+        await opened.insert_connection(new_connection(1), {}, {})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert not path.with_name("storelink.db-wal").exists()  # closed: every page is in the main file
+    assert "is not a SQLite database, or it is damaged" in await _refused(path)
+
+
+async def test_a_database_locked_past_the_busy_timeout_is_a_store_busy_error(
+    tmp_path: Path, new_connection: Factory
+) -> None:
+    """Another process holding the write lock: a clear, retryable error, not "a bug"."""
+    import sqlite3
+
+    from storelink.cli.exits import ExitCode, exit_code_for
+    from storelink.errors import StoreBusyError
+
+    path = tmp_path / "storelink.db"
+    async with SQLiteStore(path) as first:
+        await first.migrate()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        async with SQLiteStore(path, busy_timeout=0.05) as second:
+            with pytest.raises(StoreBusyError) as caught:
+                await second.insert_connection(new_connection(1), {}, {})
+        assert str(caught.value) == (
+            f"the database file {path} stayed locked by another process for 0.05 s; nothing was written"
+        )
+        assert caught.value.action.startswith("retry later")
+        assert exit_code_for(caught.value) == ExitCode.UNAVAILABLE
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    async with SQLiteStore(path) as third:  # nothing was written, and the file is fine
+        assert await third.list_connections() == []

@@ -8,12 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from storelink.errors import ConfigurationError, UnknownKeyError, VaultError
 from storelink.models import Connection
-from storelink.store import ConnectionStore
+from storelink.store import ConnectionStore, EnvelopeRow
 from storelink.vault import KeyRing, KeyUsage, Vault, add_key, list_keys, retire_key, rewrap, rotate_keys
+
+from .test_at_rest import tamper
 
 Factory = Callable[..., Connection]
 FIELD = "application_key"
@@ -185,3 +188,91 @@ async def test_rows_under_a_key_missing_from_the_ring_are_reported_and_stop_rewr
     ]
     with pytest.raises(UnknownKeyError, match="'lost'"):
         await rewrap(store, Vault(ring))
+
+
+def set_key_id_column(store_url: str, connection_id: str, kid: str) -> None:
+    """Change the ``key_id`` column of one credential row behind the store's back."""
+    tamper(
+        store_url, "UPDATE credentials SET key_id = ? WHERE connection_id = ? AND field = ?", kid, connection_id, FIELD
+    )
+
+
+@pytest.mark.parametrize("column", ["k9", "k2"])
+async def test_retire_counts_by_the_key_id_inside_each_envelope_not_the_column(
+    store: ConnectionStore, store_url: str, new_connection: Factory, tmp_path: Path, column: str
+) -> None:
+    """A row under k1 whose column was changed (to an unknown key, or to k2) keeps k1 from being retired."""
+    key_file = tmp_path / "keys"
+    conn = new_connection(1)
+    plain = await fill(store, Vault(KeyRing.load_or_create(key_file)), [conn])
+    add_key(key_file, activate=True)
+    ring = KeyRing.load(key_file)
+    set_key_id_column(store_url, conn.id, column)
+
+    with pytest.raises(VaultError, match=f"credential '{FIELD}' of connection '{conn.id}' was altered") as caught:
+        await retire_key(store, key_file, "k1")
+    assert f"its row names key {column!r} but its envelope was sealed with key 'k1'" in str(caught.value)
+    assert KeyRing.load(key_file).ids == ("k2", "k1")
+    with pytest.raises(VaultError, match="was altered"):
+        await list_keys(store, ring)
+    with pytest.raises(VaultError, match="was altered"):
+        await rewrap(store, Vault(ring))
+
+    set_key_id_column(store_url, conn.id, "k1")  # restoring the column restores the row
+    assert await list_keys(store, ring) == [
+        KeyUsage(key_id="k2", active=True, in_ring=True, rows=0),
+        KeyUsage(key_id="k1", active=False, in_ring=True, rows=1),
+    ]
+    assert await rewrap(store, Vault(ring)) == 1
+    envelopes, _ = await store.get_credentials(conn.id)
+    assert opener(Vault(ring), conn)(envelopes[FIELD]) == plain[conn.id]
+
+
+class LyingStore(Wrapped):
+    """A store (a third-party backend, say) whose key id column and counts lie, and that checks nothing."""
+
+    def __init__(self, inner: ConnectionStore) -> None:
+        super().__init__(inner, lambda _connection_id: asyncio.sleep(0))
+
+    async def count_by_key(self) -> dict[str, int]:
+        return {}
+
+    async def iter_envelopes(
+        self, after: tuple[str, str] | None = None, limit: int = 500, *, exclude_key: str | None = None
+    ) -> list[EnvelopeRow]:
+        rows = await self.inner.iter_envelopes(after, limit)
+        return [attrs.evolve(row, key_id=exclude_key or "k9") for row in rows]
+
+
+async def test_rotation_checks_each_row_itself_whatever_the_store_reports(
+    store: ConnectionStore, new_connection: Factory, tmp_path: Path
+) -> None:
+    """Retire, list and rewrap read the key id inside each envelope, and refuse a row whose column disagrees."""
+    key_file = tmp_path / "keys"
+    await fill(store, Vault(KeyRing.load_or_create(key_file)), [new_connection(1)])
+    add_key(key_file, activate=True)
+    ring = KeyRing.load(key_file)
+    lying = LyingStore(store)
+
+    for attempt in (
+        lambda: retire_key(lying, key_file, "k1"),
+        lambda: list_keys(lying, ring),
+        lambda: rewrap(lying, Vault(ring)),
+    ):
+        with pytest.raises(VaultError, match=r"was altered: its row names key '(k9|k2)'"):
+            await attempt()
+    assert KeyRing.load(key_file).ids == ("k2", "k1")
+    assert await rewrap(store, Vault(ring)) == 1
+
+
+async def test_rewrap_does_not_skip_a_row_whose_column_falsely_names_the_active_key(
+    store: ConnectionStore, store_url: str, new_connection: Factory
+) -> None:
+    """Before, such a row was skipped (chosen by its column), so the rewrap reported success and left it under k1."""
+    old = Vault(KeyRing.generate("k1"))
+    vault = Vault(old.keyring.with_new_key(activate=True))
+    conn = new_connection(1)
+    await fill(store, old, [conn])
+    set_key_id_column(store_url, conn.id, "k2")
+    with pytest.raises(VaultError, match="its row names key 'k2' but its envelope was sealed with key 'k1'"):
+        await rewrap(store, vault)

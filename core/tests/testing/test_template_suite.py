@@ -8,11 +8,15 @@ the path: the shared virtual environment is left as it was.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import storelink
 from storelink.scaffold import render_plugin
 
 from .conftest import edit, pip_install, run_pytest
@@ -28,12 +32,42 @@ def rendered(tmp_path: Path, name: str) -> tuple[Path, Path]:
 def test_rendered_template_passes_its_contract_suite(tmp_path: Path) -> None:
     project, site = rendered(tmp_path, "acme_shop")
     pip_install(project, site)
-    result = run_pytest(project, site, "-q")
+    result = run_pytest(project, site, "-q", "-rs")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     assert "passed" in summary
-    assert "skipped" not in summary
     assert "failed" not in summary
+    # Only the OAuth rules are skipped: this variant onboards with a pasted key.
+    assert "4 skipped" in summary
+    skips = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert skips
+    assert all("the platform declares no OAuth flow" in line for line in skips), skips
+
+
+def test_rendered_oauth_template_passes_its_contract_suite_with_the_oauth_rules(tmp_path: Path) -> None:
+    project = render_plugin("acme_hub", tmp_path / "plugins", variant="oauth")
+    site = tmp_path / "site-acme_hub"
+    pip_install(project, site)
+    result = run_pytest(project, site, "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rule in ("authorization_url", "callback_verification", "code_exchange", "no_secret_in_logs_or_errors"):
+        assert f"test_oauth_{rule} PASSED" in result.stdout
+    assert "SKIPPED" not in result.stdout
+    assert "failed" not in result.stdout.strip().splitlines()[-1]
+
+
+def test_rendered_oauth_template_is_strictly_typed_and_lint_clean(tmp_path: Path) -> None:
+    project = render_plugin("acme_hub", tmp_path / "plugins", variant="oauth")
+    env = {**os.environ, "MYPYPATH": str(Path(storelink.__file__).parents[1])}
+    for command in (
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "src", "tests"],
+        [sys.executable, "-m", "ruff", "check", "."],
+        [sys.executable, "-m", "ruff", "format", "--check", "."],
+    ):
+        done = subprocess.run(  # noqa: S603  # this interpreter's tools, on a directory the test made
+            command, cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, f"{' '.join(command[2:])}:\n{done.stdout}{done.stderr}"
 
 
 def test_a_hook_returning_a_bad_model_fails_naming_the_hook(tmp_path: Path) -> None:
@@ -63,7 +97,7 @@ def test_a_normaliser_that_keeps_paths_fails_naming_the_hook(tmp_path: Path) -> 
 
 def test_a_hook_that_loops_on_one_cursor_fails_naming_the_hook(tmp_path: Path) -> None:
     project, site = rendered(tmp_path, "loops")
-    edit(project / "src/storelink_loops/plugin.py", '        params["cursor"] = cursor.token\n', "        pass\n")
+    edit(project / "src/storelink_loops/plugin.py", '        params["cursor"] = token\n', "        pass\n")
     pip_install(project, site)
     result = run_pytest(project, site, "-q", "-k", "list_pages_to_the_end and fetch_products")
     assert result.returncode == 1

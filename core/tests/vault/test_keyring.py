@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import stat
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from storelink.errors import ConfigurationError, UnknownKeyError
 from storelink.vault import KeyRing, Vault, activate_key, add_key
-from storelink.vault.keyring import update_key_file
+from storelink.vault.keyring import keys_in_env, update_key_file
 
 RECORD = {"connection_id": "c", "platform": "occ", "field": "application_key"}
 
@@ -76,6 +77,50 @@ def test_the_environment_wins_over_the_key_file(tmp_path: Path) -> None:
     assert from_env.ids == ("env",)
     assert from_file.ids == ("k1",)
     assert not (tmp_path / "keys").read_text().count("env:")
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\n", " \t\n "])
+def test_a_set_but_empty_variable_is_refused_rather_than_the_key_file_used(tmp_path: Path, value: str) -> None:
+    """An emptied STORELINK_KEYS (a deploy that lost its keys) must not quietly switch to a fresh key file."""
+    file = tmp_path / "keys"
+    with pytest.raises(ConfigurationError) as caught:
+        KeyRing.from_env_or_file(file, {"STORELINK_KEYS": value})
+    message = str(caught.value)
+    assert message.startswith("STORELINK_KEYS is set but empty")
+    assert "unset it to use the key file" in message
+    assert str(file) in message
+    assert not file.exists()
+    with pytest.raises(ConfigurationError, match="set but empty"):
+        keys_in_env(file, {"STORELINK_KEYS": value})
+
+
+def test_keys_in_env_tells_the_variable_from_the_key_file(tmp_path: Path) -> None:
+    assert keys_in_env(tmp_path / "keys", {"STORELINK_KEYS": f"k1:{b64(b'1' * 32)}"}) is True
+    assert keys_in_env(tmp_path / "keys", {}) is False
+    assert KeyRing.from_env_or_file(tmp_path / "keys", {}).source == f"key file {tmp_path / 'keys'}"
+
+
+def test_a_missing_key_names_where_the_ring_came_from(tmp_path: Path) -> None:
+    """The message and the action of UnknownKeyError name STORELINK_KEYS or the key file, as the ring came."""
+    sealed = Vault(KeyRing.generate("k0")).seal(b"x", **RECORD)
+    file = tmp_path / "keys"
+    rings = {
+        "STORELINK_KEYS": KeyRing.from_env({"STORELINK_KEYS": f"k1:{b64(b'1' * 32)}"}),
+        f"key file {file}": KeyRing.from_env_or_file(file, {}),
+        "the key ring": KeyRing.generate("k1"),
+    }
+    for source, ring in rings.items():
+        with pytest.raises(UnknownKeyError) as caught:
+            Vault(ring).open(sealed, **RECORD)
+        assert str(caught.value) == f"no key with id 'k0' in {source}"
+        assert caught.value.action == f"add the missing key to {source}"
+        assert caught.value.source == source
+        for changed in (ring.with_new_key(), ring.with_new_key(activate=True).without(ring.active_id)):
+            assert changed.source == source
+            with pytest.raises(UnknownKeyError, match=f"in {re.escape(source)}$"):
+                changed.activated("k0")
+    with pytest.raises(UnknownKeyError, match=f"no key with id 'k9' in key file {re.escape(str(file))}$"):
+        activate_key(file, "k9")
 
 
 def test_load_or_create_makes_a_private_file_once(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -9,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from storelink import Address, MappingError, OrderDraft, OrderLine
-from storelink.testing import model_problems
+from storelink import Address, CredentialsError, MappingError, OrderDraft, OrderLine, Registry
+from storelink.testing import model_problems, runtime_for
 
-from storelink_template import mapping
+from storelink_template import mapping, plugin
 from storelink_template.plugin import describe_error
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -66,10 +67,29 @@ def test_draft_carries_its_reference() -> None:
     assert mapping.draft_to_template(draft)["reference"] == "ref-1"
 
 
-def test_login_errors_give_their_code_but_not_their_message() -> None:
+def test_describe_error_reads_the_error_body() -> None:
     exchange = recorded("login_rejected")
     request = httpx.Request("POST", exchange["request"]["url"])
     body = json.dumps(exchange["response"]["body"]["json"]).encode()
     detail = describe_error(httpx.Response(exchange["response"]["status"], content=body, request=request))
     assert detail is not None
-    assert (detail.code, detail.message) == ("invalid_key", None)
+    assert (detail.code, detail.message) == ("invalid_key", "The API key is not valid.")
+
+
+def test_login_errors_give_their_code_but_not_their_message() -> None:
+    """The core reports a refused login with its code only: a login body may echo the key."""
+    answer = recorded("login_rejected")["response"]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(answer["status"], json=answer["body"]["json"], headers=answer["headers"])
+
+    platform = Registry(autoload=False).register_platform(plugin)
+
+    async def log_in() -> None:
+        key = "template_" + "0" * 32
+        async with runtime_for(platform, httpx.MockTransport(handler), credentials={"api_key": key}) as runtime:
+            await platform.authenticate(runtime.ctx, "default")
+
+    with pytest.raises(CredentialsError) as caught:
+        asyncio.run(log_in())
+    assert str(caught.value) == "template login: the platform rejected the credentials (HTTP 401, code invalid_key)"

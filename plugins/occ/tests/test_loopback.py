@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from storelink import (
 from storelink.http import ConnectionRuntime, EgressPolicy, HttpConfig, RetryConfig
 from storelink.models import OffsetCursor
 from storelink.simulation import load, serve_in_thread
+from storelink.testing import FakeClock
 from storelink_occ.simulator import OccSimulator, SimulatorConfig
 
 FAST_RETRIES = HttpConfig(retry=RetryConfig(attempts=8, backoff_base=0.01, backoff_cap=0.05, budget_floor=500))
@@ -46,7 +46,9 @@ class Served:
         self.credentials = sim.issue_credentials()
         self.revocations: list[str] = []
 
-    def runtime(self, config: HttpConfig | None = None, **settings: str) -> ConnectionRuntime:
+    def runtime(
+        self, config: HttpConfig | None = None, *, clock: FakeClock | None = None, **settings: str
+    ) -> ConnectionRuntime:
         async def on_revoked(reason: str) -> None:
             self.revocations.append(reason)
 
@@ -59,6 +61,7 @@ class Served:
             EgressPolicy.for_tests(),
             config or HttpConfig(),
             on_revoked=on_revoked,
+            **({} if clock is None else {"clock": clock}),
         )
 
 
@@ -106,15 +109,21 @@ async def test_a_catalog_of_10000_products_is_read_completely(platform: storelin
 
 
 async def test_two_second_tokens_are_refreshed_during_a_long_read(platform: storelink.Platform, serve: Any) -> None:
-    served = serve(OccSimulator(SimulatorConfig(products=500, token_ttl=2, latency=0.04)))
-    async with served.runtime() as runtime:
-        started = time.monotonic()
+    """Tokens age on one fake clock, shared by the runtime and the simulator, that each request moves."""
+    clock = FakeClock(start=0.0)
+    # Every request costs 0.25 s of fake time (the simulator's latency sleeps on the
+    # clock), so the read of 51 requests spans more than six 2-s token lifetimes.
+    config = SimulatorConfig(products=500, token_ttl=2, latency=0.25)
+    served = serve(OccSimulator(config, clock=clock.monotonic, sleep=clock.sleep))
+    async with served.runtime(clock=clock) as runtime:
         products = await read_products(platform, runtime, OffsetCursor(offset=0, limit=10))
-        elapsed = time.monotonic() - started
         stats = runtime.stats
-    assert elapsed > 2.0  # 51 requests of at least 40 ms each: longer than a token lives
     assert len({p.id for p in products}) == 500
-    assert served.sim.stats["refreshes"] >= 2
+    assert clock.now > 6 * config.token_ttl
+    # The simulator saw the tokens renewed before they expired, never a request with an
+    # expired one, and the runtime counted the same renewals.
+    assert served.sim.stats["refreshes"] >= 6
+    assert stats.refreshes == served.sim.stats["refreshes"]
     assert "unauthorized" not in served.sim.stats
     assert stats.retries == 0
     assert served.sim.stats["logins"] == 1
@@ -188,10 +197,12 @@ async def test_a_faulty_store_is_still_read_completely(platform: storelink.Platf
         products=2_000, seed=5, fail_rate=0.15, rate_limit_rate=0.1, retry_after=0, drop_rate=0.05, truncate_rate=0.05
     )
     served = serve(OccSimulator(config))
-    async with served.runtime(FAST_RETRIES) as runtime:
+    clock = FakeClock()  # the back-off between retries sleeps on it: no real waiting
+    async with served.runtime(FAST_RETRIES, clock=clock) as runtime:
         products = await read_products(platform, runtime, OffsetCursor(offset=0, limit=100))
         retries = runtime.stats.retries
     assert len({p.id for p in products}) == 2_000
+    assert len(clock.sleeps) >= retries > 0
     faults = sum(v for k, v in served.sim.stats.items() if k.startswith("faults_"))
     assert faults > 0
     assert retries >= faults - 1  # a fault at login is retried by the login call itself

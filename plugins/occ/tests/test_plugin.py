@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -29,19 +29,16 @@ from storelink import (
     TokenCursor,
 )
 from storelink_occ.plugin import SKU_PAGE_SIZE
+from storelink_occ.settings import SETTINGS_SCHEMA
 from storelink_occ.simulator import OccSimulator, SimulatorConfig
+
+from .conftest import sent
 
 STORE = "https://ccadmin-test.oracleoutsourcing.com"
 AGENT = "https://www.example-store.com"
 
 ContextFactory = Callable[..., PlatformContext]
 MockFactory = Callable[[dict[str, httpx.Response]], PlatformContext]
-
-
-def sent(ctx: PlatformContext) -> list[httpx.Request]:
-    """Return the requests the test HTTP client of *ctx* sent (conftest's ``TestHTTP``)."""
-    requests: list[httpx.Request] = cast(Any, ctx.http).sent
-    return requests
 
 
 async def read_all(platform: storelink.Platform, ctx: PlatformContext, hook: str, **kwargs: Any) -> list[Any]:
@@ -189,6 +186,23 @@ async def test_an_error_inside_http_200_reaches_the_caller_as_a_storelink_error(
     assert caught.value.code == "20031"
 
 
+@pytest.mark.parametrize("status", [400, 403, 404, 409, 422, 503])
+async def test_an_envelope_inside_http_200_raises_what_the_same_http_status_raises(
+    platform: storelink.Platform, mocked: MockFactory, status: int
+) -> None:
+    """The core maps both (one mapping): same class, same message, same code."""
+    envelope = {"message": "The product xprod100 is invalid", "errorCode": "20031", "status": str(status)}
+    errors = []
+    for answer in (httpx.Response(status, json=envelope), httpx.Response(200, json=envelope)):
+        with pytest.raises(storelink.StorelinkError) as caught:
+            await platform.fetch_products(mocked({"/ccadmin/v1/products": answer}), None)
+        errors.append(caught.value)
+    by_status, in_200 = errors
+    assert type(in_200) is type(by_status)
+    assert str(in_200) == str(by_status)
+    assert "code 20031" in str(in_200)
+
+
 async def test_fixture_pages_are_followed_to_the_end(
     platform: storelink.Platform,
     mock_context_for: Callable[..., PlatformContext],
@@ -277,7 +291,9 @@ async def test_check_access_reports_what_is_denied(platform: storelink.Platform,
     report = await platform.check_access(ctx)
     assert report.missing == (Capability.ORDERS, Capability.CREATE_ORDERS)
     details = {c.capability: c.detail for c in report.checks}
-    assert details[Capability.ORDERS] == "Forbidden"
+    assert details[Capability.ORDERS] == (
+        "occ fetch_orders: the credentials are not allowed to do this (HTTP 403, code 1): Forbidden"
+    )
     assert "Storefront URL" in (details[Capability.CREATE_ORDERS] or "")
 
 
@@ -339,6 +355,27 @@ async def test_occ_headers_are_sent_on_every_read(platform: storelink.Platform, 
     await platform.fetch_products(plain, None)
     assert "x-ccsite" not in sent(plain)[-1].headers
     assert sent(plain)[-1].headers["x-ccasset-language"] == "en"
+
+
+async def test_settings_are_parsed_once_per_connection(
+    platform: storelink.Platform, simulator: OccSimulator, context_for: ContextFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every hook and request reads the settings parsed at the first one (they were parsed per request)."""
+    loads: list[object] = []
+    original = storelink.SettingsSchema.load
+
+    def counting(self: storelink.SettingsSchema[Any], values: Any) -> Any:
+        loads.append(values)
+        return original(self, values)
+
+    monkeypatch.setattr(storelink.SettingsSchema, "load", counting)
+    ctx = context_for(simulator, {"currency": "EUR", "site_id": "siteUS"})
+    page = await platform.fetch_products(ctx, None)
+    await platform.fetch_products(ctx, page.next)
+    await platform.fetch_shipping_methods(ctx)
+    assert await platform.check_access(ctx)
+    assert len(loads) == 1
+    assert ctx.typed_settings(SETTINGS_SCHEMA).currency == "EUR"
 
 
 async def test_invalid_settings_are_a_configuration_error(

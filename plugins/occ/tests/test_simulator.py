@@ -11,17 +11,10 @@ import httpx
 import pytest
 
 from storelink.simulation import SimulatedDisconnect
+from storelink.testing import FakeClock
 from storelink_occ.simulator import OccSimulator, SimulatorConfig, create
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -135,17 +128,17 @@ def test_revoking_a_foreign_key_is_an_error(simulator: OccSimulator) -> None:
 
 async def test_tokens_expire_on_the_clock_and_refresh_restarts_it() -> None:
     clock = FakeClock()
-    sim = OccSimulator(SimulatorConfig(products=1, token_ttl=2), clock=clock)
+    sim = OccSimulator(SimulatorConfig(products=1, token_ttl=2), clock=clock.monotonic)
     async with sim_client(sim) as client:
         token = await login(client, sim.issue_credentials()["application_key"])
-        clock.now += 1.5
+        clock.advance(1.5)
         refreshed = await client.post("/ccadmin/v1/refresh", json={}, headers=bearer(token))
         new = refreshed.json()["access_token"]
         assert refreshed.json()["expires_in"] == 2
-        clock.now += 1.0
+        clock.advance(1.0)
         assert_envelope(await client.get("/ccadmin/v1/products", headers=bearer(token)), 401)
         assert (await client.get("/ccadmin/v1/products", headers=bearer(new))).status_code == 200
-        clock.now += 1.5
+        clock.advance(1.5)
         assert_envelope(await client.post("/ccadmin/v1/refresh", json={}, headers=bearer(new)), 401)
     assert (sim.stats["refreshes"], sim.stats["unauthorized"]) == (2, 2)
 

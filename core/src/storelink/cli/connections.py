@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import webbrowser
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
 from rich.text import Text
 
 from storelink.cli.credentials import collect_credentials, parse_credentials, parse_pairs
-from storelink.cli.output import Column, json_option
+from storelink.cli.exits import Failure
+from storelink.cli.output import Column, Output, json_option
 from storelink.cli.platforms import PLATFORM
 from storelink.cli.state import CliState, open_hub, pass_state, run
+from storelink.credentials import Credentials, Secret
 from storelink.errors import AuthorizationError, ConnectionStateError
-from storelink.models import AccessReport, CapabilityCheck, Connection, ConnectionStatus
+from storelink.models import AccessReport, CapabilityCheck, Connection, ConnectionStatus, StoreURL
+
+if TYPE_CHECKING:
+    from storelink.hub import Hub, Validation
+    from storelink.plugins import Platform
 
 __all__ = ["connect", "connections", "show_report"]
 
@@ -69,7 +80,13 @@ _CONNECT_EXAMPLES = """\b
 Examples:
   storelink connect occ --store-url https://www.example-store.com
   storelink connect occ --store-url example-store.com -c application_key=@- < key.txt
+  storelink connect PLATFORM --store-url URL -a client_id=ID -a client_secret=@secret.txt
 """
+
+_APP_HELP = (
+    "For an OAuth platform: the channel's app credential as NAME=VALUE (client_id, client_secret...); "
+    "VALUE may be @- or @PATH. Missing ones are prompted for. Repeatable."
+)
 
 
 @click.command(epilog=_CONNECT_EXAMPLES)
@@ -82,6 +99,26 @@ Examples:
     "--setting", "setting_args", multiple=True, metavar="NAME=VALUE", help="A platform setting (site, language...)."
 )
 @click.option("--label", metavar="NAME", help="A name for the connection, shown in listings.")
+@click.option("--app-credential", "-a", "app_args", multiple=True, metavar="NAME=VALUE", help=_APP_HELP)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default="a free port",
+    help="For an OAuth platform: the port of the callback listener on 127.0.0.1.",
+)
+@click.option(
+    "--callback-url",
+    "paste",
+    is_flag=True,
+    help="For an OAuth platform: do not listen; paste the address the browser was sent back to (stdin).",
+)
+@click.option(
+    "--redirect-uri",
+    metavar="URI",
+    help="For an OAuth platform, with --callback-url: the redirect URI registered for the app, exactly.",
+)
+@click.option("--open/--no-open", "open_browser", default=False, help="Open the authorization URL in a browser.")
 @json_option
 @pass_state
 def connect(
@@ -91,6 +128,11 @@ def connect(
     credential_args: tuple[str, ...],
     setting_args: tuple[str, ...],
     label: str | None,
+    app_args: tuple[str, ...],
+    port: int,
+    paste: bool,
+    redirect_uri: str | None,
+    open_browser: bool,
     as_json: bool,
 ) -> None:
     """Connect a store: normalise its URL, ask for its credentials, validate, save.
@@ -99,8 +141,15 @@ def connect(
     is checked at once (login and a probe of each capability) and stored encrypted;
     the connection id is printed on stdout.
 
-    Exit codes: 0 connected, 2 bad store URL or key format, 3 key rejected or a
-    permission missing, 4 platform unavailable (try again later).
+    For a platform that onboards with OAuth, the command prints the authorization URL
+    instead: open it, approve the app, and the platform sends the browser back to a
+    listener on 127.0.0.1 (register http://127.0.0.1:PORT/oauth/callback with the
+    app), or, with --callback-url, paste the address the browser ended on. The
+    credentials the platform issues are then checked and stored like a key.
+
+    Exit codes: 0 connected, 2 bad store URL or key format, 3 key rejected, a
+    permission missing or the authorization refused, 4 platform unavailable (try
+    again later).
     """
     out = state.output(as_json)
 
@@ -111,10 +160,23 @@ def connect(
             out.note(Text.assemble(("Store URL  ", "bold"), url.origin))
             known = [f.name for f in handle.info.settings_schema]
             settings = parse_pairs(setting_args, option="--setting", known=known)
-            schema = handle.info.credential_schema
-            credentials = parse_credentials(schema, collect_credentials(schema, credential_args, platform=platform))
+            if handle.info.oauth is not None:
+                if credential_args:
+                    raise click.BadParameter(
+                        f"{handle.info.title} issues the credentials when the app is approved; "
+                        "give the app's with --app-credential",
+                        param_hint="--credential",
+                    )
+                oauth = _OAuthOptions(app_args=app_args, port=port, paste=paste, redirect_uri=redirect_uri)
+                credentials = await _authorize(out, hub, handle, url, oauth, open_browser=open_browser)
+            else:
+                schema = handle.info.credential_schema
+                values = collect_credentials(schema, credential_args, platform=platform)
+                credentials = parse_credentials(schema, values)
             out.note(f"Checking the credentials with {handle.info.title}...")
-            validation = await hub.validate(platform, store_url=url, credentials=credentials, settings=settings)
+            validation: Validation = await hub.validate(
+                platform, store_url=url, credentials=credentials, settings=settings
+            )
             show_report(out.err, validation.report)
             return await hub.save(validation, label=label)
 
@@ -124,6 +186,105 @@ def connect(
     else:
         out.note(Text.assemble(("Connected  ", "bold green"), f"{conn.id} ({conn.status.value})"))
         out.result(conn.id)
+
+
+class _OAuthOptions:
+    def __init__(self, *, app_args: Sequence[str], port: int, paste: bool, redirect_uri: str | None) -> None:
+        self.app_args = app_args
+        self.port = port
+        self.paste = paste
+        self.redirect_uri = redirect_uri
+
+
+def _app_credentials(handle: Platform, app_args: Sequence[str]) -> Credentials:
+    """Collect the app credentials (prompting for missing ones), secret fields as Secret."""
+    from storelink.errors import ConfigurationError
+    from storelink.onboarding import app_credentials
+
+    flow = handle.info.oauth
+    assert flow is not None  # noqa: S101  # the caller checked
+    schema = flow.app_credentials
+    typed = collect_credentials(schema, app_args, platform=handle.slug, option="--app-credential")
+    values: dict[str, str | Secret] = {
+        name: Secret(value) if schema.field_named(name).secret else value for name, value in typed.items()
+    }
+    try:
+        return app_credentials(handle.info, values, owner="--app-credential")
+    except ConfigurationError as exc:
+        raise Failure(exc.message) from None
+
+
+async def _authorize(
+    out: Output, hub: Hub, handle: Platform, url: StoreURL, options: _OAuthOptions, *, open_browser: bool
+) -> Credentials:
+    """Send the merchant to the platform, receive the callback, check it, exchange the code."""
+    from storelink.onboarding import STATE_TTL, AuthorizationStates, LoopbackListener, check_callback, read_callback
+
+    app = _app_credentials(handle, options.app_args)
+    states = AuthorizationStates()
+    async with contextlib.AsyncExitStack() as stack:
+        listener = None
+        if options.paste:
+            redirect_uri = _registered_redirect(options.redirect_uri)
+        else:
+            if options.redirect_uri is not None:
+                raise click.BadParameter(
+                    "only with --callback-url; the listener's is http://127.0.0.1:PORT/oauth/callback",
+                    param_hint="--redirect-uri",
+                )
+            listener = await stack.enter_async_context(LoopbackListener(options.port))
+            redirect_uri = listener.redirect_uri
+        pending = states.begin(handle, url, client_id=str(app["client_id"]), redirect_uri=redirect_uri, browser=None)
+        out.note(f"Open this address, sign in to {handle.info.title} and approve the app:")
+        out.err.print(pending.authorization_url, soft_wrap=True, markup=False, highlight=False)
+        if open_browser:
+            webbrowser.open(pending.authorization_url)
+        if listener is not None:
+            out.note(f"Waiting for {handle.info.title} to send the browser back to {redirect_uri} ...")
+            try:
+                async with asyncio.timeout(STATE_TTL):
+                    query = await listener.wait()
+            except TimeoutError:
+                raise Failure(
+                    f"nothing came back to {redirect_uri} within {STATE_TTL / 60:g} minutes; run the command again"
+                ) from None
+        else:
+            pasted = click.prompt("Paste the address your browser was sent back to", err=True)
+            query = _pasted_query(pasted, redirect_uri)
+    params = read_callback(query)
+    states.claim(params.get("state"), None)
+    check_callback(handle, pending, query=query, params=params, app=app, allow_loopback=hub.egress.allow_loopback)
+    out.note(f"Exchanging the authorization with {handle.info.title}...")
+    return await hub.complete_authorization(
+        handle.slug,
+        store_url=url,
+        params=params,
+        app_credentials=app,
+        redirect_uri=redirect_uri,
+        code_verifier=pending.code_verifier,
+    )
+
+
+def _registered_redirect(uri: str | None) -> str:
+    from storelink.connect.channels import check_redirect_uri
+
+    if uri is None:
+        raise click.BadParameter("give the redirect URI registered for the app", param_hint="--redirect-uri")
+    try:
+        check_redirect_uri(uri)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--redirect-uri") from None
+    return uri
+
+
+def _pasted_query(pasted: str, redirect_uri: str) -> str:
+    """Return the query of the pasted callback address, which must be at *redirect_uri* exactly."""
+    text = pasted.strip()
+    parts = urlsplit(text)
+    expected = urlsplit(redirect_uri)
+    if (parts.scheme, parts.netloc, parts.path) != (expected.scheme, expected.netloc, expected.path):
+        raise Failure(f"the address pasted is not at the redirect URI {redirect_uri}; paste the whole address")
+    return parts.query
 
 
 @click.group()

@@ -42,11 +42,11 @@ def parse_pairs(pairs: Sequence[str], *, option: str, known: Sequence[str]) -> d
     return values
 
 
-def _read_value(name: str, value: str, stdin_used: list[str]) -> str:
+def _read_value(name: str, value: str, stdin_used: list[str], option: str) -> str:
     if value == "@-":
         if stdin_used:
             raise click.BadParameter(
-                f"only one value can come from stdin ({stdin_used[0]!r} already does)", param_hint="--credential"
+                f"only one value can come from stdin ({stdin_used[0]!r} already does)", param_hint=option
             )
         stdin_used.append(name)
         return sys.stdin.read().strip()
@@ -59,15 +59,17 @@ def _read_value(name: str, value: str, stdin_used: list[str]) -> str:
     return value
 
 
-def collect_credentials(schema: CredentialSchema, pairs: Sequence[str], *, platform: str) -> dict[str, str]:
+def collect_credentials(
+    schema: CredentialSchema, pairs: Sequence[str], *, platform: str, option: str = "--credential"
+) -> dict[str, str]:
     """Return the value of every field of *schema*: from *pairs*, else by prompting.
 
-    With no ``--credential`` at all every field is prompted; otherwise only the
-    required fields that are missing are.
+    With no *option* (``--credential``, or ``--app-credential`` for a channel's app) at all
+    every field is prompted; otherwise only the required fields that are missing are.
     """
-    given = parse_pairs(pairs, option="--credential", known=[f.name for f in schema])
+    given = parse_pairs(pairs, option=option, known=[f.name for f in schema])
     stdin_used: list[str] = []
-    values = {name: _read_value(name, value, stdin_used) for name, value in given.items()}
+    values = {name: _read_value(name, value, stdin_used, option) for name, value in given.items()}
     for f in schema:
         if f.name in values or (given and not f.required):
             continue
@@ -83,7 +85,7 @@ def collect_credentials(schema: CredentialSchema, pairs: Sequence[str], *, platf
             )
         except click.Abort:
             raise Failure(
-                f"no value for {f.label} on {platform}; pass --credential {f.name}=VALUE "
+                f"no value for {f.label} on {platform}; pass {option} {f.name}=VALUE "
                 f"(or {f.name}=@- to read it from stdin)"
             ) from None
     return values

@@ -1,4 +1,4 @@
-"""``storelink demo``: the whole job against a simulated OCC store, in well under a minute.
+"""``storelink demo``: the whole job against a simulated store (OCC by default), in well under a minute.
 
 It starts the OCC simulator on loopback, connects with a store URL typed the way
 merchants type them (mixed case, a trailing slash) and shows what it was normalised
@@ -8,6 +8,17 @@ refreshes; creates an order and sends it again to show that a reference never ma
 two orders; revokes the key and shows the error a person would see and the
 connection's new status; and ends with a summary table.
 
+``--platform`` picks another platform whose plugin ships a simulator. One that
+onboards with OAuth (``PlatformInfo.oauth``) is connected through the core's OAuth
+onboarding, as ``storelink connect`` does it: the authorization URL with a single-use
+state, the simulator playing the merchant who approves the app
+(:class:`storelink.testing.OAuthSimulator`: ``app_credentials()`` and
+``approve(authorization_url)``), the callback received on a loopback listener and
+checked (state, store, the platform's verification), the code exchanged
+(:meth:`Hub.complete_authorization`), then the same validation and save; the last step
+uninstalls the app instead of revoking a key. A platform without a ``refresh_token``
+hook skips the token refresh step.
+
 Everything it keeps is in a temporary directory (SQLite file, generated key, the
 synced files), unless ``--dir`` names one to keep. Loopback is allowed for the
 demo's own simulator only, through an explicit test egress policy; the environment
@@ -16,11 +27,13 @@ and ``--db`` are not used.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -34,15 +47,21 @@ from rich.text import Text
 
 from storelink.cli.connections import show_report
 from storelink.cli.exits import describe, exit_code_for
+from storelink.cli.simulate import SimulatorType
 from storelink.cli.state import run
-from storelink.cli.sync import SyncJob, progress_bar
-from storelink.errors import StorelinkError
+from storelink.cli.sync import progress_bar
+from storelink.credentials import Secret
+from storelink.errors import PluginError, StorelinkError
+from storelink.sync import SyncJob
 
 if TYPE_CHECKING:
+    from storelink.credentials import Credentials
     from storelink.hub import Hub
-    from storelink.models import Order, OrderDraft
+    from storelink.models import Order, OrderDraft, StoreURL
+    from storelink.plugins import Platform
     from storelink.session import Session
     from storelink.simulation import Simulator
+    from storelink.testing.oauth import OAuthSimulator
 
 __all__ = ["demo"]
 
@@ -64,8 +83,19 @@ class _Tally:
 class _Demo:
     """The demo's steps, printing as they go."""
 
-    def __init__(self, console: Console, directory: Path, products: int, token_ttl: float, keep: bool = False) -> None:
+    def __init__(
+        self,
+        console: Console,
+        directory: Path,
+        products: int,
+        token_ttl: float,
+        keep: bool = False,
+        platform: str = "occ",
+    ) -> None:
         self.console = console
+        self.platform = platform
+        self.oauth = False
+        self.refreshes = True
         self.directory = directory
         self.keep = keep
         self.products = products
@@ -85,20 +115,30 @@ class _Demo:
         self.console.print(row)
 
     async def run(self) -> None:
+        from storelink.plugins import default_registry
         from storelink.simulation import load, serve_in_thread
 
         started = time.monotonic()
-        sim = load("occ")(products=self.products, token_ttl=self.token_ttl, seed=7)
-        credentials = sim.issue_credentials()
-        self.step(1, "Start a simulated Oracle Commerce Cloud store")
+        handle = default_registry().platform(self.platform)
+        self.oauth = handle.info.oauth is not None
+        self.refreshes = handle.implements("refresh_token")
+        sim = load(self.platform)(products=self.products, token_ttl=self.token_ttl, seed=7)
+        credentials = {} if self.oauth else sim.issue_credentials()
+        self.step(1, f"Start a simulated {handle.info.title} store")
         with serve_in_thread(sim.app) as base_url:
-            self.say("store", f"{base_url}  ({self.products:,} products, tokens live {self.token_ttl:g} s)")
+            lifetime = f", tokens live {self.token_ttl:g} s" if self.refreshes else ""
+            self.say("store", f"{base_url}  ({self.products:,} products{lifetime})")
             self.say("data", f"{self.directory}{'' if self.keep else '  (deleted at the end; --dir keeps it)'}")
             hub = await self._open_hub()
             async with hub:
-                connection_id = await self._connect(hub, base_url, credentials)
+                if self.oauth:
+                    connection_id, credentials = await self._install(hub, handle, base_url, sim)
+                else:
+                    connection_id = await self._connect(hub, base_url, credentials)
                 async with hub.session(connection_id) as session:
                     await self._sync(hub, session)
+                    if self.refreshes:
+                        await self._show_refresh(hub, session)
                     await self._order(session)
                     await self._revoke(hub, session, sim, credentials)
                 self._summary(hub, time.monotonic() - started)
@@ -117,13 +157,96 @@ class _Demo:
         self.step(2, "Connect it, the way a merchant types the address")
         typed = f"HTTP://LocalHost:{urlsplit(base_url).port}/"
         self.say("typed", typed)
-        validation = await hub.validate("occ", store_url=typed, credentials=credentials)
+        validation = await hub.validate(self.platform, store_url=typed, credentials=credentials)
         self.say("normalised", Text(validation.store_url.origin, style="green"))
         self.say("access", "login ok; each capability probed:")
         show_report(self.console, validation.report, indent=14)
         conn = await hub.save(validation, label="demo store")
         self.say("connection", Text(f"{conn.id} ({conn.status.value}), key stored encrypted", style="green"))
         return conn.id
+
+    async def _install(self, hub: Hub, handle: Platform, base_url: str, sim: Simulator) -> tuple[str, dict[str, str]]:
+        """Connect through the OAuth flow; return the connection id and the credentials (to uninstall)."""
+        from storelink.testing.oauth import OAuthSimulator
+
+        if not isinstance(sim, OAuthSimulator):
+            raise PluginError(
+                "declares an OAuth flow, but its simulator cannot play the merchant's approval "
+                "(it needs app_credentials() and approve(authorization_url))",
+                plugin=handle.slug,
+            )
+        self.step(2, "Connect it, the way a merchant types the address")
+        typed = f"HTTP://LocalHost:{urlsplit(base_url).port}/"
+        self.say("typed", typed)
+        url = handle.normalize_store_url(typed, allow_loopback=hub.egress.allow_loopback)
+        self.say("normalised", Text(url.origin, style="green"))
+        app = self._app_credentials(handle, sim.app_credentials())
+        params, redirect_uri, verifier = await self._authorize(hub, handle, url, app, sim)
+        obtained = await hub.complete_authorization(
+            handle.slug,
+            store_url=url,
+            params=params,
+            app_credentials=app,
+            redirect_uri=redirect_uri,
+            code_verifier=verifier,
+        )
+        self.say("exchange", f"the code was exchanged for {handle.info.title}'s credentials")
+        validation = await hub.validate(handle.slug, store_url=url, credentials=obtained)
+        self.say("access", "credentials ok; each capability probed:")
+        show_report(self.console, validation.report, indent=14)
+        conn = await hub.save(validation, label="demo store")
+        self.say("connection", Text(f"{conn.id} ({conn.status.value}), credentials stored encrypted", style="green"))
+        # The simulator's control (uninstall) takes the values; they are never printed.
+        plain = {name: value.reveal() if isinstance(value, Secret) else str(value) for name, value in obtained.items()}
+        return conn.id, plain
+
+    @staticmethod
+    def _app_credentials(handle: Platform, values: Mapping[str, str]) -> Credentials:
+        """Parse the simulated app's credentials as an operator's, secret fields held as :class:`Secret`."""
+        from storelink.onboarding import app_credentials
+
+        flow = handle.info.oauth
+        assert flow is not None  # noqa: S101  # the caller checked
+        secret = {f.name for f in flow.app_credentials if f.secret}
+        held: dict[str, str | Secret] = {k: Secret(v) if k in secret else v for k, v in values.items()}
+        return app_credentials(handle.info, held, owner="the demo's simulated app")
+
+    async def _authorize(
+        self, hub: Hub, handle: Platform, url: StoreURL, app: Credentials, sim: OAuthSimulator
+    ) -> tuple[dict[str, str], str, Secret | None]:
+        """Send the merchant to approve the app, receive the callback on loopback, and check it."""
+        import httpx
+
+        from storelink.onboarding import (
+            STATE_TTL,
+            AuthorizationStates,
+            LoopbackListener,
+            check_callback,
+            read_callback,
+        )
+
+        flow = handle.info.oauth
+        assert flow is not None  # noqa: S101  # the caller checked
+        states = AuthorizationStates()
+        async with LoopbackListener() as listener:
+            pending = states.begin(
+                handle, url, client_id=str(app["client_id"]), redirect_uri=listener.redirect_uri, browser=None
+            )
+            shown = urlsplit(pending.authorization_url)
+            lasts = f"single-use state, {STATE_TTL / 60:g} minutes"
+            self.say("authorize", f"{shown.scheme}://{shown.netloc}{shown.path}  ({lasts})")
+            self.say("scopes", ", ".join(flow.scopes))
+            callback = sim.approve(pending.authorization_url)
+            self.say("approved", f"the merchant approved the app; {handle.info.title} sends the browser back")
+            async with httpx.AsyncClient(trust_env=False, timeout=10) as browser:
+                await browser.get(callback)  # the browser following the platform's redirect
+            async with asyncio.timeout(10):
+                query = await listener.wait()
+        params = read_callback(query)
+        claimed = states.claim(params.get("state"), None)
+        check_callback(handle, claimed, query=query, params=params, app=app, allow_loopback=hub.egress.allow_loopback)
+        self.say("callback", f"{listener.redirect_uri}: state spent, store matched, verified")
+        return params, pending.redirect_uri, pending.code_verifier
 
     async def _sync(self, hub: Hub, session: Session) -> None:
         self.step(3, "Sync the catalog, inventory and shipping methods to JSON Lines")
@@ -134,6 +257,35 @@ class _Demo:
         self.tally.inventory = results["inventory"]
         self.tally.shipping = results["shipping"]
         self.say("files", str(self.directory / "sync"))
+        await self._show_pacing(hub, session)
+
+    async def _show_pacing(self, hub: Hub, session: Session) -> None:
+        """Say how long requests waited for the store's request budget, if the platform reports one."""
+        from storelink.http import ConnectionRuntime
+
+        runtime = (await hub.context(session.connection)).http
+        if isinstance(runtime, ConnectionRuntime) and runtime.pacer.waits:
+            pacer = runtime.pacer
+            self.say(
+                "paced",
+                f"{pacer.waits} request(s) waited {pacer.waited:.1f} s in all for the store's request budget, "
+                "instead of being throttled",
+            )
+
+    async def _show_refresh(self, hub: Hub, session: Session) -> None:
+        """Make sure a token refresh is seen: a fast sync can finish before its token comes due."""
+        if hub.stats.refreshes:
+            self.say("tokens", f"refreshed {hub.stats.refreshes} time(s) during the sync")
+            return
+        # A token is refreshed once it is past its refresh point (at most half its lifetime) and
+        # before it expires; reading every tenth of a lifetime lands at least one read in that window.
+        step = self.token_ttl / 10
+        waited = 0.0
+        while not hub.stats.refreshes and waited < 2 * self.token_ttl:
+            await asyncio.sleep(step)
+            waited += step
+            await session.shipping_methods()
+        self.say("tokens", f"the sync beat its token; refreshed after {waited:.1f} s of light reads")
 
     def _draft(self) -> OrderDraft:
         """Write ``draft.json`` (the format of ``storelink order create``) for a synced product, and read it."""
@@ -182,9 +334,12 @@ class _Demo:
         self.say(label, f"order {order.id}, {order.state}, total {total}, replayed={replayed}")
 
     async def _revoke(self, hub: Hub, session: Session, sim: Simulator, credentials: dict[str, str]) -> None:
-        self.step(5, "Revoke the key in the store")
+        self.step(5, "Uninstall the app from the store" if self.oauth else "Revoke the key in the store")
         sim.revoke_credentials(credentials)
-        self.say("revoked", "the merchant regenerated the application key")
+        self.say(
+            "revoked",
+            "the merchant uninstalled the app" if self.oauth else "the merchant regenerated the application key",
+        )
         # The token manager logs the rejection as a warning; the demo shows it as the error line instead.
         tokens_log = logging.getLogger("storelink.http.tokens")
         level = tokens_log.level
@@ -223,7 +378,10 @@ class _Demo:
             ("order replays (same order, nothing sent)", f"{t.replays}"),
             ("calls refused after revocation", f"{t.refused}"),
             ("logins", f"{stats.logins}"),
-            (f"token refreshes ({self.token_ttl:g} s tokens)", f"{stats.refreshes}"),
+            (
+                f"token refreshes ({self.token_ttl:g} s tokens)" if self.refreshes else "token refreshes",
+                f"{stats.refreshes}",
+            ),
             ("HTTP requests", f"{stats.requests:,}"),
             ("retries", f"{stats.retries}"),
             ("seconds", f"{seconds:.1f}"),
@@ -252,22 +410,31 @@ class _Demo:
     help="Lifetime of the simulator's access tokens (short, so refreshes happen).",
 )
 @click.option(
+    "--platform",
+    type=SimulatorType(),
+    default="occ",
+    show_default=True,
+    help="The platform to simulate (any whose plugin ships a simulator; see `storelink simulate`).",
+)
+@click.option(
     "--dir",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the demo's database, key and synced files here (default: a temporary directory, deleted).",
 )
-def demo(products: int, token_ttl: float, directory: Path | None) -> None:
-    """Watch storelink onboard a simulated OCC store, sync it, order, and handle a revoked key.
+def demo(products: int, token_ttl: float, platform: str, directory: Path | None) -> None:
+    """Watch storelink onboard a simulated store, sync it, order, and handle a revoked key.
 
-    Runs offline against the OCC simulator on 127.0.0.1, with its own database and
-    key in a temporary directory: nothing else is read or changed. It ends with a
-    summary table of counts, logins, token refreshes and seconds.
+    Runs offline against the platform's simulator (OCC by default) on 127.0.0.1, with
+    its own database and key in a temporary directory: nothing else is read or
+    changed. A platform that onboards with OAuth (--platform shopify) is connected
+    through the OAuth flow, its simulator approving the app, and uninstalled at the
+    end. It ends with a summary table of counts, logins, token refreshes and seconds.
     """
     console = Console(highlight=False)
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
-        run(_Demo(console, directory.resolve(), products, token_ttl, keep=True).run())
+        run(_Demo(console, directory.resolve(), products, token_ttl, keep=True, platform=platform).run())
         return
     with tempfile.TemporaryDirectory(prefix="storelink-demo-") as tmp:
-        run(_Demo(console, Path(tmp), products, token_ttl).run())
+        run(_Demo(console, Path(tmp), products, token_ttl, platform=platform).run())

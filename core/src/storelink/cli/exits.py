@@ -8,7 +8,7 @@ class, never from parsing its text:
 1   anything else (a platform refusal, a vault or plugin problem, a bug)
 2   bad input: arguments, files, store URL or key format, unknown ids, settings
 3   credentials rejected or revoked, or a permission the key lacks
-4   platform unavailable: retry later
+4   platform unavailable, or the connection store busy: retry later
 ==  =====================================================================
 
 Ctrl-C ends with 130, as shells expect.
@@ -31,6 +31,7 @@ from storelink.errors import (
     InputError,
     NotFoundError,
     RetryableError,
+    StoreBusyError,
     StorelinkError,
     StoreURLError,
 )
@@ -61,6 +62,7 @@ _CODES: tuple[tuple[type[StorelinkError], ExitCode], ...] = (
     (CredentialsError, ExitCode.CREDENTIALS),
     (AuthorizationError, ExitCode.CREDENTIALS),
     (RetryableError, ExitCode.UNAVAILABLE),
+    (StoreBusyError, ExitCode.UNAVAILABLE),
 )
 
 

@@ -9,7 +9,6 @@ rewraps every credential to it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -31,12 +30,15 @@ _COLUMNS: tuple[Column[KeyUsage], ...] = (
 
 
 def _key_file() -> Path | None:
-    """Return the key file in use, or ``None`` when the ring comes from ``STORELINK_KEYS``."""
-    if os.environ.get(ENV_VAR, "").strip():
-        return None
-    from storelink.hub import default_directory
+    """Return the key file in use, or ``None`` when the ring comes from ``STORELINK_KEYS``.
 
-    return default_directory() / "keys"
+    :raises ConfigurationError: ``STORELINK_KEYS`` is set but empty.
+    """
+    from storelink.hub import default_directory
+    from storelink.vault.keyring import keys_in_env
+
+    path = default_directory() / "keys"
+    return None if keys_in_env(path) else path
 
 
 def _source(key_file: Path | None) -> str:
@@ -86,7 +88,7 @@ def rotate(state: CliState, batch: int, as_json: bool) -> None:
     Resumable: if it stops part-way, run it again. The previous key stays in the ring
     (it still decrypts) until you retire it.
     """
-    from storelink.vault import rewrap, rotate_keys
+    from storelink.vault import count_envelopes, rewrap, rotate_keys
 
     out = state.output(as_json)
     key_file = _key_file()
@@ -95,7 +97,7 @@ def rotate(state: CliState, batch: int, as_json: bool) -> None:
         async with open_hub(state) as hub:
             if key_file is None:
                 done = await rewrap(hub.store, hub.vault, batch=batch)
-                counts = await hub.store.count_by_key()
+                counts = await count_envelopes(hub.store, batch=batch)
                 return {"active_key_id": hub.vault.keyring.active_id, "rewrapped": done, "remaining": counts}
             report = await rotate_keys(hub.store, key_file, batch=batch)
             return {

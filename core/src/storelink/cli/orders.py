@@ -11,6 +11,7 @@ from rich.text import Text
 from storelink.cli.exits import Failure
 from storelink.cli.output import Output, json_option
 from storelink.cli.state import CliState, open_hub, pass_state, run
+from storelink.errors import StorelinkError
 from storelink.models import Order, OrderDraft
 
 __all__ = ["order", "read_draft"]
@@ -144,7 +145,12 @@ def create(state: CliState, connection_id: str, draft_file: IO[str], as_json: bo
 
     Sending the same draft again never makes a second order: it prints the order the
     first one made, marked replayed. A different draft under a used reference is
-    refused (exit 2). With --json it prints {"order": {...}, "replayed": true|false}.
+    refused (exit 2). A request that never left (the store could not be reached, its
+    login failed) prints "Not sent" and exits with the error's code: send the same
+    draft again. A store's refusal (a 4xx) spends the reference (exit 1). Only when the
+    order may exist without an answer saying so does the command reconcile it by
+    reference and, failing that, say the outcome is unknown (exit 1).
+    With --json it prints {"order": {...}, "replayed": true|false}.
     """
     out = state.output(as_json)
     draft = read_draft(draft_file)
@@ -154,5 +160,17 @@ def create(state: CliState, connection_id: str, draft_file: IO[str], as_json: bo
             result = await session.create_order(draft)
             return result.order, result.replayed
 
-    created, replayed = run(go())
+    try:
+        created, replayed = run(go())
+    except StorelinkError as exc:
+        from storelink.http.faults import was_not_sent  # loaded by the request already
+
+        if was_not_sent(exc):
+            out.note(
+                Text.assemble(
+                    ("Not sent  ", "bold yellow"),
+                    f"order {draft.reference} did not reach the store; the same draft can be sent again",
+                )
+            )
+        raise
     _print_created(out, created, replayed)

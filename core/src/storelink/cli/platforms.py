@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from storelink.cli.output import Column, json_option
 from storelink.cli.state import CliState, pass_state
-from storelink.models import PlatformInfo
+
+if TYPE_CHECKING:
+    from storelink.models import PlatformInfo
 
 __all__ = ["PLATFORM", "platforms"]
 
@@ -33,8 +35,8 @@ class PlatformType(click.ParamType[str]):
 PLATFORM = PlatformType()
 
 _COLUMNS: tuple[Column[PlatformInfo], ...] = (
-    Column("platform", lambda i: i.slug),
-    Column("title", lambda i: i.title),
+    Column("platform", lambda i: i.slug, no_wrap=True),
+    Column("title", lambda i: i.title, no_wrap=True),
     Column("capabilities", lambda i: ", ".join(sorted(c.value for c in i.capabilities))),
     Column("credentials", lambda i: ", ".join(f.name for f in i.credential_schema)),
 )

@@ -6,7 +6,6 @@ Backends are imported inside the functions here and in the commands, so that
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,6 +46,8 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine to completion on a fresh event loop."""
+    import asyncio  # here, not at the top: `storelink platforms` and `--help` run no loop
+
     return asyncio.run(coro)
 
 

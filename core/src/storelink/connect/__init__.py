@@ -9,7 +9,11 @@ connection is stored and the browser returns to the channel with the connection 
 and the channel's ``state``. Channels that build their own UI call
 ``POST /api/connections`` instead. See ``docs/connect.md``.
 
-:func:`create_app` builds the Starlette app; :func:`serve` runs it with uvicorn.
+:func:`create_app` builds the Starlette app; :func:`serve` runs it with uvicorn, in one
+process or several (``workers=N``). Over a :class:`~storelink.hub.Hub` the app keeps its
+sessions and OAuth states in the connection store (:class:`StoredSessions`,
+:class:`StoredAuthorizations`), so several processes and machines serve one flow;
+:class:`ConnectSessions` keeps them in one process's memory.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from storelink.connect.channels import Channel, hash_token, load_channels, redir
 from storelink.connect.failures import Failure
 from storelink.connect.security import ConnectSessions
 from storelink.connect.server import serve, serving_app
+from storelink.connect.stored import StoredAuthorizations, StoredSessions
 
 __all__ = [
     "Channel",
     "ConnectHub",
     "ConnectSessions",
     "Failure",
+    "StoredAuthorizations",
+    "StoredSessions",
     "create_app",
     "hash_token",
     "load_channels",

@@ -4,7 +4,8 @@ Every call is authenticated with ``Authorization: Bearer <channel API token>``; 
 token names the channel. Errors are ``{"error": {"code", "message", "field"}}`` with
 the codes of :mod:`storelink.connect.failures` and these of the API itself:
 ``unauthorized`` (401), ``invalid_request`` (400), ``invalid_redirect_uri`` (400),
-``invalid_state`` (400), ``unknown_platform`` (400).
+``invalid_state`` (400), ``unknown_platform`` (400), ``oauth_platform`` (400: the
+platform onboards through its authorization page, so start a connect session).
 """
 
 from __future__ import annotations
@@ -118,11 +119,13 @@ async def create_connect_session(request: Request) -> Response:
         return refused.response
     service = _service(request)
     offered = (slug,) if slug else tuple(service.require_onboarding().offered(channel))
-    session, ticket = service.sessions.create(
-        channel=channel, redirect_uri=redirect_uri, state=state, platforms=offered
+    session, ticket = await service.sessions.create(
+        channel=channel,
+        redirect_uri=redirect_uri,
+        state=state,
+        platforms=offered,
+        platform=offered[0] if len(offered) == 1 else None,
     )
-    if len(offered) == 1:
-        session.platform = offered[0]
     base = service.public_url or str(request.base_url).rstrip("/")
     return JSONResponse(
         {
@@ -165,6 +168,12 @@ async def create_connection(request: Request) -> Response:
         return refused.response
     onboarding = _service(request).require_onboarding()
     platform = onboarding.platform(slug)
+    if platform.info.oauth is not None:
+        message = (
+            f"{platform.info.title} stores are connected by the merchant approving the app on {platform.info.title}: "
+            "start a connect session (POST /api/connect-sessions) and send the merchant to its url"
+        )
+        return error_response("oauth_platform", message, status=400, field="platform")
     try:
         store_url = onboarding.normalize(platform, raw_url)
     except StoreURLError as exc:

@@ -3,8 +3,9 @@
 The app is written against :class:`ConnectHub`, so it runs on the real
 :class:`storelink.hub.Hub` and, in unit tests, on a small fake. It needs the registry
 (the platforms to offer), the egress policy (whether loopback store URLs are
-acceptable) and ``connect``, which checks the credentials against the store before it
-stores anything: one login per attempt.
+acceptable), ``connect``, which checks the credentials against the store before it
+stores anything (one login per attempt), and, for OAuth platforms,
+``complete_authorization``, which exchanges a callback's code for credentials.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from storelink.credentials import Credentials
+from storelink.credentials import Credentials, Secret
 from storelink.models import Connection, StoreURL
 from storelink.plugins import Registry
 
@@ -60,5 +61,22 @@ class ConnectHub(Protocol):
         :raises AuthorizationError: A capability is refused (``.capability`` names it);
             nothing is stored.
         :raises RetryableError: The store could not be reached, or is unavailable.
+        """
+        ...
+
+    async def complete_authorization(
+        self,
+        platform: str,
+        *,
+        store_url: StoreURL,
+        params: Mapping[str, str],
+        app_credentials: Credentials,
+        redirect_uri: str,
+        code_verifier: Secret | None,
+    ) -> Credentials:
+        """Have the platform exchange an OAuth callback's code for credentials; store nothing.
+
+        :raises CredentialsError: The platform refused the code.
+        :raises RetryableError: The platform could not be reached.
         """
         ...

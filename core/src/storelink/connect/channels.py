@@ -16,7 +16,14 @@ Channels are loaded from a TOML file (:func:`load_channels`)::
     platforms = ["occ"]                 # optional: every installed platform otherwise
     api_token_sha256 = "9f86d08...0a08" # sha256 of the channel's API token, hex
 
-The file holds only the token's hash, so it is not a secret.
+    [channel.apps.someplatform]         # the channel's app on an OAuth platform
+    client_id = "1f2e3d..."
+    client_secret = { env = "ACME_SOMEPLATFORM_SECRET" }
+
+A top-level ``[apps.<platform>]`` table gives the deployment's app to every channel
+that has none of its own on that platform. The file holds only the token's hash and
+no secret value: secret app fields come from the environment or a file
+(:func:`storelink.onboarding.parse_app_values`).
 """
 
 from __future__ import annotations
@@ -26,13 +33,15 @@ import hmac
 import ipaddress
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
 from attrs import field, frozen
 
+from storelink.credentials import Secret
 from storelink.errors import ConfigurationError
+from storelink.onboarding import parse_app_values
 
 __all__ = [
     "DEVELOPMENT_CHANNEL_ID",
@@ -111,6 +120,10 @@ def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
 
+def _apps(value: Mapping[str, Mapping[str, str | Secret]]) -> dict[str, dict[str, str | Secret]]:
+    return {slug: dict(values) for slug, values in value.items()}
+
+
 @frozen(kw_only=True)
 class Channel:
     """A sales channel registered by the operator.
@@ -121,6 +134,8 @@ class Channel:
     :param platforms: The platform slugs the channel offers; ``None`` for all installed.
     :param api_token_sha256: Hex sha256 of the bearer token the channel's server sends
         to the JSON API; ``None`` when the channel does not use the API.
+    :param apps: The channel's app credentials by OAuth platform slug (client id,
+        client secret as :class:`~storelink.Secret`); never shown to merchants.
     """
 
     id: str = field(validator=_check_id)
@@ -128,6 +143,7 @@ class Channel:
     redirect_uris: tuple[str, ...] = field(converter=_tuple, validator=_check_redirect_uris)
     platforms: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
     api_token_sha256: str | None = field(default=None, validator=_check_token_hash, repr=False)
+    apps: Mapping[str, Mapping[str, str | Secret]] = field(factory=dict, converter=_apps, repr=False, eq=False)
 
     @classmethod
     def development(cls, base_url: str) -> Channel:
@@ -156,6 +172,10 @@ class Channel:
                 return registered
         return None
 
+    def app_values(self, slug: str) -> Mapping[str, str | Secret] | None:
+        """Return the channel's configured app credentials on platform *slug*, if any."""
+        return self.apps.get(slug)
+
     def accepts_token(self, token: str) -> bool:
         """Whether *token* is this channel's API token (constant-time)."""
         if self.api_token_sha256 is None:
@@ -176,10 +196,10 @@ def redirect_location(uri: str, *, connection_id: str, state: str) -> str:
 
 
 def load_channels(path: str | Path) -> list[Channel]:
-    """Read the ``[[channel]]`` tables of the TOML file at *path*.
+    """Read the ``[[channel]]`` tables of the TOML file at *path*, with their app credentials.
 
-    :raises ConfigurationError: The file is missing, is not TOML, or a channel is
-        invalid (the message names it).
+    :raises ConfigurationError: The file is missing, is not TOML, a channel is invalid
+        (the message names it), or an app secret's variable or file is missing.
     """
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -188,12 +208,17 @@ def load_channels(path: str | Path) -> list[Channel]:
     tables = data.get("channel", [])
     if not isinstance(tables, list):
         raise ConfigurationError(f"{path}: 'channel' must be an array of tables ([[channel]])")
+    deployment = parse_app_values(data.get("apps", {}), where=str(path))
     channels: list[Channel] = []
     for i, table in enumerate(tables):
+        where = f"{path}: channel {i + 1}"
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"{where}: must be a table")
+        own = parse_app_values(table.get("apps", {}), where=where)
         try:
-            channels.append(Channel(**table))
+            channels.append(Channel(**{**table, "apps": {**deployment, **own}}))
         except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"{path}: channel {i + 1}: {exc}") from exc
+            raise ConfigurationError(f"{where}: {exc}") from exc
     ids = [c.id for c in channels]
     if len(set(ids)) != len(ids):
         raise ConfigurationError(f"{path}: duplicate channel ids in {ids}")

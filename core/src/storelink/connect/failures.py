@@ -21,9 +21,19 @@ from storelink.errors import (
     StoreURLError,
 )
 from storelink.models import Capability, PlatformInfo
+from storelink.onboarding import CallbackError
 from storelink.redaction import safe_to_echo, scrub
 
-__all__ = ["STORE_URL_FIELD", "Failure", "describe_failure", "missing_permission", "timed_out"]
+__all__ = [
+    "STORE_URL_FIELD",
+    "Failure",
+    "authorization_rejected",
+    "callback_failure",
+    "describe_failure",
+    "missing_permission",
+    "not_configured",
+    "timed_out",
+]
 
 #: The field name of the store URL, in forms and in ``Failure.field``.
 STORE_URL_FIELD = "store_url"
@@ -92,6 +102,48 @@ def timed_out(info: PlatformInfo, seconds: float) -> Failure:
     )
 
 
+#: The API status of each refused OAuth callback.
+_CALLBACK_STATUS: dict[str, int] = {
+    "state_missing": 400,
+    "state_unknown": 400,
+    "state_expired": 410,
+    "state_used": 410,
+    "other_browser": 403,
+    "invalid_callback": 400,
+    "callback_unverified": 400,
+    "invalid_delivery": 400,
+    "busy": 503,
+}
+
+
+def callback_failure(exc: CallbackError) -> Failure:
+    """Return the failure for a refused OAuth callback (its code is the error's reason)."""
+    return Failure(code=exc.reason, message=exc.message, status=_CALLBACK_STATUS.get(exc.reason, 422))
+
+
+def not_configured(info: PlatformInfo) -> Failure:
+    """Return the failure for an OAuth platform the channel has no app credentials on."""
+    return Failure(
+        code="app_not_configured",
+        message=(
+            f"This app is not set up to connect {info.title} stores yet. Tell the app's support; "
+            "the operator can find the details in the server log."
+        ),
+        status=503,
+    )
+
+
+def authorization_rejected(info: PlatformInfo) -> Failure:
+    """Return the failure for an authorization code the platform refused to exchange."""
+    return Failure(
+        code="authorization_rejected",
+        message=(
+            f"{info.title} did not accept the sign-in: it may have expired or already been used. "
+            "Start again and approve the access."
+        ),
+    )
+
+
 def describe_failure(
     exc: StorelinkError, info: PlatformInfo, store_url: str | None = None, *, typed: str | None = None
 ) -> Failure:
@@ -113,6 +165,8 @@ def describe_failure(
             ),
             field=STORE_URL_FIELD,
         )
+    if isinstance(exc, CallbackError):
+        return callback_failure(exc)
     if isinstance(exc, AuthorizationError):
         return missing_permission(info, exc.capability)
     if isinstance(exc, CredentialsError):

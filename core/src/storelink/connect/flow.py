@@ -18,10 +18,11 @@ from attrs import frozen
 
 from storelink.connect.backend import ConnectHub
 from storelink.connect.channels import Channel
-from storelink.connect.failures import Failure, describe_failure, timed_out
-from storelink.credentials import Secret
+from storelink.connect.failures import Failure, authorization_rejected, describe_failure, timed_out
+from storelink.credentials import Credentials, Secret
 from storelink.errors import CredentialsError, PluginError, StorelinkError
 from storelink.models import Connection, PlatformInfo, StoreURL
+from storelink.onboarding import CallbackError, PendingAuthorization, check_callback
 from storelink.plugins import Platform
 
 __all__ = ["DEFAULT_VALIDATE_TIMEOUT", "Offer", "Onboarding"]
@@ -118,6 +119,108 @@ class Onboarding:
             chosen = _settings(info, settings or {})
         except CredentialsError as exc:
             return Failure(code="invalid_settings", message=exc.message, field=exc.field)
+        return await self._store(info, store_url, parsed, chosen, label)
+
+    async def complete(
+        self,
+        platform: Platform,
+        pending: PendingAuthorization,
+        *,
+        query: str,
+        params: Mapping[str, str],
+        app: Credentials,
+        channel_name: str,
+        label: str | None = None,
+    ) -> Connection | Failure:
+        """Finish an OAuth authorization whose state was claimed, and store the connection.
+
+        Checks the callback (declined, failed, wrong store, the platform's own
+        verification), has the plugin exchange the code, then validates the
+        credentials it returned exactly like typed ones (login, capability probe)
+        before storing them.
+
+        :param query: The callback's raw query; *params* the same, decoded.
+        :param app: The channel's app credentials on the platform.
+        :param channel_name: The channel, as the merchant knows it.
+        :return: The new connection, or why it could not be made.
+        """
+        info = platform.info
+        try:
+            check_callback(
+                platform,
+                pending,
+                query=query,
+                params=params,
+                app=app,
+                allow_loopback=self.hub.egress.allow_loopback,
+                channel_name=channel_name,
+            )
+        except CallbackError as exc:
+            failure = describe_failure(exc, info)
+            _log_failure(info, pending.store_url, failure)
+            return failure
+        except PluginError as exc:
+            return self._failed(info, pending.store_url, exc)
+        try:
+            async with asyncio.timeout(self.validate_timeout):
+                obtained = await self.hub.complete_authorization(
+                    info.slug,
+                    store_url=pending.store_url,
+                    params=params,
+                    app_credentials=app,
+                    redirect_uri=pending.redirect_uri,
+                    code_verifier=pending.code_verifier,
+                )
+        except TimeoutError:
+            failure = timed_out(info, self.validate_timeout)
+        except CredentialsError:
+            failure = authorization_rejected(info)
+        except StorelinkError as exc:
+            return self._failed(info, pending.store_url, exc)
+        else:
+            try:
+                parsed = info.credential_schema.parse(obtained)
+            except CredentialsError as exc:
+                problem = f"returned credentials that do not fit its credential_schema: {exc.message}"
+                error = PluginError(problem, plugin=info.slug, hook="complete_authorization")
+                return self._failed(info, pending.store_url, error)
+            return await self._store(info, pending.store_url, parsed, {}, label)
+        _log_failure(info, pending.store_url, failure)
+        return failure
+
+    async def connect_delivered(
+        self, platform: Platform, pending: PendingAuthorization, *, label: str | None = None
+    ) -> Connection | Failure:
+        """Validate the credentials an approval flow's platform POSTed for *pending* and store the connection.
+
+        They were parsed with the credential schema when they arrived; they are
+        checked exactly like typed ones (login, capability probe) before storing.
+
+        :return: The new connection, or why it could not be made.
+        """
+        info = platform.info
+        try:
+            parsed = info.credential_schema.parse(pending.credentials or {})
+        except CredentialsError as exc:
+            return Failure(code="invalid_credentials", message=exc.message, field=exc.field)
+        return await self._store(info, pending.store_url, parsed, {}, label)
+
+    def _failed(self, info: PlatformInfo, store_url: StoreURL, exc: StorelinkError) -> Failure:
+        failure = describe_failure(exc, info, str(store_url))
+        if failure.code in ("plugin_error", "internal_error"):
+            log.error("connecting %s at %s failed", info.slug, store_url, exc_info=exc)
+        _log_failure(info, store_url, failure)
+        return failure
+
+    async def _store(
+        self,
+        info: PlatformInfo,
+        store_url: StoreURL,
+        parsed: Credentials,
+        chosen: Mapping[str, str],
+        label: str | None,
+    ) -> Connection | Failure:
+        """Validate *parsed* against the store within the time bound, then store the connection."""
         try:
             async with asyncio.timeout(self.validate_timeout):
                 connection = await self.hub.connect(

@@ -11,10 +11,18 @@ first successful connection: a second use, an expired session, a wrong or missin
 ticket and another browser are all refused. Tickets and cookie bindings are compared
 with :func:`hmac.compare_digest`.
 
+The app keeps sessions in a :class:`SessionRegistry`: :class:`ConnectSessions` keeps
+them in one process's memory (tests, and hosts that embed the app in one process);
+:class:`~storelink.connect.stored.StoredSessions` keeps them in the connection store,
+so every process and machine on that store serves the same flow (``storelink serve``
+uses it).
+
 **CSRF**: every form carries a token that is an HMAC of the browser cookie and the
-form's scope (the session id, or ``start``) under a per-process key: a signed
-double-submit cookie. A form posted without it, with another browser's token, or for
-another session is refused.
+form's scope (the session id, or ``start``): a signed double-submit cookie. A form
+posted without it, with another browser's token, or for another session is refused.
+The HMAC key is derived from the vault's key ring when the app runs over a hub with
+one (every process with the same ``STORELINK_KEYS`` issues and accepts the same
+tokens), else it is random per process.
 
 **Cookie**: ``__Host-storelink-browser`` (``Secure; HttpOnly; SameSite=Lax; Path=/``)
 when the app is served over https. Browsers drop ``Secure`` cookies on plain
@@ -31,33 +39,44 @@ import hmac
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from attrs import define, field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storelink.connect.channels import Channel
-from storelink.models import StoreURL
+from storelink.connect.failures import Failure
+from storelink.models import Connection, StoreURL
+
+if TYPE_CHECKING:
+    from storelink.vault import KeyRing
 
 __all__ = [
     "BROWSER_COOKIE",
     "SECURE_BROWSER_COOKIE",
+    "SESSION_LIMIT",
     "SESSION_TTL",
+    "Attempt",
     "ConnectSession",
     "ConnectSessions",
     "CsrfError",
     "CsrfTokens",
     "SecurityHeadersMiddleware",
     "SessionError",
+    "SessionRegistry",
+    "Work",
     "browser_cookie_name",
     "content_security_policy",
+    "digest",
     "new_browser_id",
 ]
 
 #: Seconds a connect session lives after it was created.
 SESSION_TTL = 600.0
 BROWSER_COOKIE = "storelink-browser"
+#: Most live sessions a channel may have at once, by default.
+SESSION_LIMIT = 10_000
 SECURE_BROWSER_COOKIE = "__Host-storelink-browser"
 
 Reason = Literal["missing", "unknown", "expired", "used", "other_browser", "busy"]
@@ -95,7 +114,8 @@ class CsrfError(Exception):
         )
 
 
-def _digest(value: str) -> str:
+def digest(value: str) -> str:
+    """Return the sha256 (hex) a ticket, browser cookie or state is kept as."""
     return hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -142,16 +162,91 @@ class ConnectSession:
     pending: asyncio.Task[Any] | None = field(default=None, repr=False)
 
 
+#: What checking a session's credentials ended with: the id of the connection made
+#: (by this process or another), or why none was.
+Attempt = str | Failure
+#: A check of a session's credentials: log in, probe, store the connection.
+Work = Callable[[], Coroutine[Any, Any, Connection | Failure]]
+
+
+class SessionRegistry(Protocol):
+    """Where the connect app keeps its sessions: the operations the pages and the API use.
+
+    :attr:`shared` says whether other processes see the same sessions (``storelink
+    serve --workers`` needs it).
+    """
+
+    shared: bool
+
+    async def create(
+        self,
+        *,
+        channel: Channel,
+        redirect_uri: str,
+        state: str,
+        platforms: Iterable[str],
+        platform: str | None = None,
+    ) -> tuple[ConnectSession, str]:
+        """Start a session and return it with its one-time ticket.
+
+        :param redirect_uri: Already checked against the channel's registered URIs.
+        :param platform: The platform already chosen, if any.
+        :raises SessionError: ``busy``: the channel has too many live sessions.
+        """
+        ...
+
+    async def open(self, session_id: str, ticket: str | None, browser: str) -> ConnectSession:
+        """Use the link's *ticket* once and bind the session to *browser*.
+
+        :raises SessionError: The ticket is missing or wrong, already used, or the
+            session expired or is spent.
+        """
+        ...
+
+    async def get(self, session_id: str, browser: str | None) -> ConnectSession:
+        """Return the session for a later step, checking it belongs to *browser*.
+
+        :raises SessionError: Unknown, expired, spent, not opened yet, or bound to
+            another browser.
+        """
+        ...
+
+    async def save(self, session: ConnectSession) -> None:
+        """Record the session's platform and store URL, as a step changed them.
+
+        :raises SessionError: It expired or was spent meanwhile.
+        """
+        ...
+
+    async def attempt(self, session: ConnectSession, work: Work) -> Attempt:
+        """Run *work* (check the credentials, store the connection) once for the session.
+
+        A second call while one runs (a double click) waits for the same outcome
+        instead of starting another check. A connection made spends the session.
+
+        :return: The connection's id, or the failure to show.
+        :raises SessionError: The session expired or is gone.
+        """
+        ...
+
+
 class ConnectSessions:
     """The live connect sessions of one process (in memory).
+
+    For one process only (tests, a host embedding the app in one process): another
+    process does not see them. :class:`~storelink.connect.stored.StoredSessions` keeps
+    them in the connection store instead.
 
     :param ttl: Seconds a session lives.
     :param clock: Wall clock (``time.time``); tests pass a fake.
     :param limit: Most sessions alive at once; creating one more fails with ``busy``.
     """
 
+    #: Other processes do not see these sessions.
+    shared = False
+
     def __init__(
-        self, *, ttl: float = SESSION_TTL, clock: Callable[[], float] = time.time, limit: int = 10_000
+        self, *, ttl: float = SESSION_TTL, clock: Callable[[], float] = time.time, limit: int = SESSION_LIMIT
     ) -> None:
         self.ttl = ttl
         self.clock = clock
@@ -161,17 +256,19 @@ class ConnectSessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(
+    async def create(
         self,
         *,
         channel: Channel,
         redirect_uri: str,
         state: str,
         platforms: Iterable[str],
+        platform: str | None = None,
     ) -> tuple[ConnectSession, str]:
         """Start a session and return it with its one-time ticket.
 
         :param redirect_uri: Already checked against the channel's registered URIs.
+        :param platform: The platform already chosen, if any.
         :raises SessionError: ``busy``: too many sessions are alive.
         """
         self._purge()
@@ -187,12 +284,13 @@ class ConnectSessions:
             platforms=tuple(platforms),
             created_at=now,
             expires_at=now + self.ttl,
-            ticket_hash=_digest(ticket),
+            ticket_hash=digest(ticket),
+            platform=platform,
         )
         self._sessions[session.id] = session
         return session, ticket
 
-    def open(self, session_id: str, ticket: str | None, browser: str) -> ConnectSession:
+    async def open(self, session_id: str, ticket: str | None, browser: str) -> ConnectSession:
         """Use the link's *ticket* once and bind the session to *browser*.
 
         :raises SessionError: The ticket is missing or wrong, already used, or the
@@ -203,13 +301,13 @@ class ConnectSessions:
         session = self._live(session_id)
         if session.ticket_hash is None:
             raise SessionError("used")
-        if not hmac.compare_digest(session.ticket_hash, _digest(ticket)):
+        if not hmac.compare_digest(session.ticket_hash, digest(ticket)):
             raise SessionError("unknown")
         session.ticket_hash = None
-        session.browser_hash = _digest(browser)
+        session.browser_hash = digest(browser)
         return session
 
-    def get(self, session_id: str, browser: str | None) -> ConnectSession:
+    async def get(self, session_id: str, browser: str | None) -> ConnectSession:
         """Return the session for a later step, checking it belongs to *browser*.
 
         :raises SessionError: Unknown, expired, spent, not opened yet, or bound to
@@ -218,13 +316,31 @@ class ConnectSessions:
         session = self._live(session_id)
         if session.browser_hash is None:
             raise SessionError("missing")
-        if not browser or not hmac.compare_digest(session.browser_hash, _digest(browser)):
+        if not browser or not hmac.compare_digest(session.browser_hash, digest(browser)):
             raise SessionError("other_browser")
         return session
+
+    async def save(self, session: ConnectSession) -> None:
+        """Nothing to do: the steps changed the session held here."""
+        self._live(session.id)
+
+    async def attempt(self, session: ConnectSession, work: Work) -> Attempt:
+        """Run *work* once for the session; a second call while it runs shares its outcome."""
+        if session.pending is None:
+            task: asyncio.Task[Connection | Failure] = asyncio.create_task(work())
+            session.pending = task
+            task.add_done_callback(lambda done: self._settle(session, done))
+        result = await asyncio.shield(session.pending)
+        return result.id if isinstance(result, Connection) else result
 
     def complete(self, session: ConnectSession) -> None:
         """Spend *session*: it made its connection and cannot be used again."""
         session.completed = True
+
+    def _settle(self, session: ConnectSession, task: asyncio.Task[Connection | Failure]) -> None:
+        session.pending = None
+        if not task.cancelled() and task.exception() is None and isinstance(task.result(), Connection):
+            self.complete(session)
 
     def _live(self, session_id: str) -> ConnectSession:
         session = self._sessions.get(session_id)
@@ -242,25 +358,51 @@ class ConnectSessions:
             del self._sessions[sid]
 
 
+#: The HKDF purpose of the CSRF key derived from a key ring.
+_CSRF_PURPOSE = b"storelink connect csrf v1"
+
+
 class CsrfTokens:
     """Signed double-submit CSRF tokens bound to the browser cookie.
 
-    :param key: The HMAC key; a random one per process by default.
+    :param key: The HMAC key; a random one per process by default (then
+        :attr:`shared` is false: another process refuses this one's tokens).
+    :param previous: Older keys whose tokens are still accepted (a rotated key ring's).
     """
 
-    def __init__(self, key: bytes | None = None) -> None:
+    def __init__(self, key: bytes | None = None, *, previous: Sequence[bytes] = ()) -> None:
+        #: Whether other processes given the same key accept these tokens.
+        self.shared = key is not None
         self._key = key or os.urandom(32)
+        self._previous = tuple(previous)
+
+    @classmethod
+    def from_keyring(cls, ring: KeyRing) -> CsrfTokens:
+        """Return tokens keyed from *ring*: every process with the same ring issues and accepts the same ones.
+
+        The active key signs; the ring's other keys are still accepted, so rotating
+        the ring does not refuse a form opened just before.
+        """
+        active = ring.derive(ring.active_id, _CSRF_PURPOSE)
+        return cls(active, previous=[ring.derive(kid, _CSRF_PURPOSE) for kid in ring.ids if kid != ring.active_id])
 
     def issue(self, browser: str, scope: str) -> str:
         """Return the token the forms of *scope* carry for *browser*."""
-        mac = hmac.new(self._key, f"csrf\0{scope}\0{browser}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        return self._mac(self._key, browser, scope)
 
     def check(self, browser: str | None, scope: str, token: object) -> bool:
-        """Whether *token* is the one :meth:`issue` gives *browser* for *scope*."""
+        """Whether *token* is the one :meth:`issue` gives *browser* for *scope* (under any of the keys)."""
         if not browser or not isinstance(token, str) or not token:
             return False
-        return hmac.compare_digest(self.issue(browser, scope).encode(), token.encode())
+        found = False
+        for key in (self._key, *self._previous):
+            found |= hmac.compare_digest(self._mac(key, browser, scope).encode(), token.encode())
+        return found
+
+    @staticmethod
+    def _mac(key: bytes, browser: str, scope: str) -> str:
+        mac = hmac.new(key, f"csrf\0{scope}\0{browser}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def content_security_policy(form_targets: Iterable[str] = ()) -> str:

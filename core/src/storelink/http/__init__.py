@@ -14,20 +14,26 @@ Modules, one seam each: :mod:`~storelink.http.egress` (which URLs and addresses)
 ``Authorization`` header), :mod:`~storelink.http.retry` (what to resend),
 :mod:`~storelink.http.faults` (failures to errors), :mod:`~storelink.http.runtime`
 (all of it for one connection).
+
+A plugin whose platform reports errors inside a successful response raises
+:func:`error_for` from its reader: the error an error response of that status gets.
 """
 
 from __future__ import annotations
 
+from storelink.context import TOKEN_OPERATIONS, current_operation
 from storelink.http.auth import BearerAuth, TokenAuth
 from storelink.http.clock import Clock, SystemClock
 from storelink.http.config import HttpConfig, RetryConfig
 from storelink.http.egress import EgressPolicy, Resolver, StaticResolver, SystemResolver
+from storelink.http.faults import error_for
 from storelink.http.retry import RetryBudget, is_retryable, parse_retry_after
 from storelink.http.runtime import ConnectionRuntime
 from storelink.http.tokens import RuntimeStats, TokenManager
 from storelink.http.transport import EgressTransport, GuardedBackend
 
 __all__ = [
+    "TOKEN_OPERATIONS",
     "BearerAuth",
     "Clock",
     "ConnectionRuntime",
@@ -44,6 +50,8 @@ __all__ = [
     "SystemResolver",
     "TokenAuth",
     "TokenManager",
+    "current_operation",
+    "error_for",
     "is_retryable",
     "parse_retry_after",
 ]

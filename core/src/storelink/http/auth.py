@@ -2,8 +2,9 @@
 
 This module is where a :class:`~storelink.Secret` leaves the process: :func:`_authorize`
 is the one ``reveal()`` of the HTTP layer (a test pins every call site in the source
-tree). It writes ``Authorization: Bearer <value>`` onto the outgoing request, and
-nothing keeps the clear value afterwards.
+tree). It writes ``Authorization: Bearer <value>`` onto the outgoing request, or the
+header and prefix the platform declares (``PlatformInfo.token_header`` and
+``token_prefix``), and nothing keeps the clear value afterwards.
 
 - :class:`TokenAuth`: the access token of one audience, from the
   :class:`~storelink.http.tokens.TokenManager`, with the 401 flow: a 401 answered to the
@@ -26,11 +27,15 @@ from storelink.http.tokens import TokenManager
 __all__ = ["BearerAuth", "TokenAuth"]
 
 
-def _authorize(request: httpx.Request, secret: Secret) -> None:
+#: Where a secret goes by default: ``Authorization: Bearer <value>``.
+DEFAULT_PLACEMENT = ("Authorization", "Bearer ")
+
+
+def _authorize(request: httpx.Request, secret: Secret, placement: tuple[str, str]) -> None:
     # The HTTP layer's only reveal() (pinned by core/tests/http/test_secret_sites.py).
     # No local variable holds the clear value, so a crash reporter capturing frame
     # locals cannot pick it up.
-    request.headers["Authorization"] = "Bearer " + secret.reveal()
+    request.headers[placement[0]] = placement[1] + secret.reveal()
 
 
 class _AsyncOnly(httpx.Auth):
@@ -39,17 +44,19 @@ class _AsyncOnly(httpx.Auth):
 
 
 class BearerAuth(_AsyncOnly):
-    """Send ``Authorization: Bearer`` with a fixed secret.
+    """Send ``Authorization: Bearer`` (or the platform's token header) with a fixed secret.
 
     :param secret: The application key or token.
+    :param placement: The header and the prefix of the value (:data:`DEFAULT_PLACEMENT`).
     """
 
-    def __init__(self, secret: Secret) -> None:
+    def __init__(self, secret: Secret, placement: tuple[str, str] = DEFAULT_PLACEMENT) -> None:
         self._secret = secret
+        self._placement = placement
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Attach the secret and send the request once."""
-        _authorize(request, self._secret)
+        _authorize(request, self._secret, self._placement)
         yield request
 
 
@@ -61,16 +68,18 @@ class TokenAuth(_AsyncOnly):
 
     :param tokens: The connection's token manager.
     :param audience: Which token to attach.
+    :param placement: The header and the prefix of the value (:data:`DEFAULT_PLACEMENT`).
     """
 
-    def __init__(self, tokens: TokenManager, audience: str) -> None:
+    def __init__(self, tokens: TokenManager, audience: str, placement: tuple[str, str] = DEFAULT_PLACEMENT) -> None:
         self._tokens = tokens
         self._audience = audience
+        self._placement = placement
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Send with the current token; on 401, renew (or pick up the renewed one) and resend once."""
         token = await self._tokens.get(self._audience)
-        _authorize(request, token.value)
+        _authorize(request, token.value, self._placement)
         response = yield request
         if response.status_code != 401:
             return
@@ -79,5 +88,5 @@ class TokenAuth(_AsyncOnly):
         response.headers.pop("content-encoding", None)
         await response.aread()
         token = await self._tokens.rejected(self._audience, token)
-        _authorize(request, token.value)
+        _authorize(request, token.value, self._placement)
         yield request

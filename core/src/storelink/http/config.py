@@ -1,9 +1,10 @@
 """How the HTTP layer behaves: timeouts, deadline, limits and the retry policy.
 
-The defaults follow ``reliability.md`` §5: ``httpx.Timeout(connect=5, read=30,
-write=30, pool=5)``, a 60 s overall deadline per operation, 8 connections per store,
-at most 4 attempts with full-jitter exponential back-off (0.5 s base, 20 s cap) and a
-retry budget of 20 % of a store's requests plus a floor of 10.
+The defaults: ``httpx.Timeout(connect=5, read=30, write=30, pool=5)``, a 60 s overall
+deadline per operation, 8 connections per store, at most 4 attempts with full-jitter
+exponential back-off (0.5 s base, 20 s cap) and a retry budget of 20 % of a store's
+requests plus a floor of 10. ``docs/http.md`` ("Configuration" and "Retries, deadline
+and budget") explains each.
 """
 
 from __future__ import annotations

@@ -12,15 +12,22 @@ on responses, and the mapping of failures to storelink errors. It is the
         page = await platform.fetch_products(runtime.ctx, None)
 
 Each call to :meth:`ConnectionRuntime.request` is one operation with its own deadline
-(``HttpConfig.deadline``), retries included. Every HTTP exchange is logged at DEBUG on
-``storelink.http`` (method, host, path without the query, status, duration), through
-the scrubbing of :mod:`storelink.redaction`, which the runtime installs.
+(``HttpConfig.deadline``), retries included. Plugins parse bodies with
+:func:`parse_json`, whose nesting and number sizes are bounded: a body beyond them is
+the store's fault (:class:`UnreadableBody`, a :class:`~storelink.PlatformError`), never
+a plugin crash. Every HTTP exchange is logged at DEBUG on
+``storelink.http`` (method, host, path without the query, status, duration); no
+line carries a secret. The runtime leaves the process's logging alone: the host
+installs :func:`storelink.redaction.install` as a second line if it wants one (the
+CLI and ``storelink serve`` do).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json as jsonlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -29,22 +36,30 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from storelink import redaction
-from storelink.context import PlatformContext
+from storelink.context import PlatformContext, resolve_operation
 from storelink.credentials import Credentials, Secret
-from storelink.errors import PluginError, RetryableError
+from storelink.errors import EgressError, InputError, PlatformError, PluginError, RetryableError, StorelinkError
 from storelink.http.auth import BearerAuth, TokenAuth
 from storelink.http.clock import Clock, SystemClock
 from storelink.http.config import HttpConfig
 from storelink.http.egress import EgressPolicy
-from storelink.http.faults import Call, deadline_error, oversize_error, response_error, transport_error
+from storelink.http.faults import (
+    Call,
+    deadline_error,
+    mark_not_sent,
+    oversize_error,
+    response_error,
+    transport_error,
+)
+from storelink.http.pacing import OverBudget, Pacer, check_cost
 from storelink.http.retry import Failure, RetryBudget, is_retryable, parse_retry_after, run_with_retries
-from storelink.http.tokens import OnRevoked, OnToken, RuntimeStats, TokenManager, in_token_call
+from storelink.http.tokens import OnRevoked, OnToken, RuntimeStats, TokenManager, TokenShare, in_token_call
 from storelink.http.transport import EgressTransport
 from storelink.models import StoreURL
 from storelink.plugins import Platform
+from storelink.redaction import neutralize, scrub, scrubbed_logger
 
-__all__ = ["ConnectionRuntime"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_REQUEST_BYTES", "ConnectionRuntime", "UnreadableBody", "parse_json"]
 
 log = logging.getLogger("storelink.http")
 
@@ -61,6 +76,98 @@ def _shown(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.host}{port}{url.path}"
 
 
+#: Deepest nesting of arrays and objects :func:`parse_json` accepts (a page of OCC
+#: products is 7 deep; a model's ``extra`` may add 16).
+MAX_JSON_DEPTH = 64
+#: Largest request body sent (far above any valid order draft); a larger one is refused unsent.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+# Every byte but brackets and quotes; braces read as square brackets (both nest alike).
+_NOT_BRACKET_OR_QUOTE = bytes(range(256)).translate(None, b'[]{}"')
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_STEP = [0] * 256
+_STEP[ord("[")], _STEP[ord("]")] = 1, -1
+#: Passes of the depth scan that fold sibling brackets before it counts (a page folds in ~7).
+_FOLDS = 12
+
+
+class UnreadableBody(ValueError):
+    """The body is JSON storelink refuses to parse: nested too deep, or a number too long.
+
+    The runtime raises it as a :class:`~storelink.PlatformError` (the store sent it;
+    sending the request again would get the same), never retried, and for a write as
+    :class:`~storelink.OrderOutcomeUnknown` (the store answered with success).
+    """
+
+
+def _too_deep(limit: int) -> str:
+    return f"the body is nested more than {limit} levels deep"
+
+
+def _depth(content: bytes) -> int:
+    """Return how deep *content*'s arrays and objects nest, brackets inside strings aside.
+
+    Exact for any JSON text (for other bytes, a bound that decides only which error
+    the refused body raises); 0 for none. A few C-speed passes over the bytes, no
+    Python-level loop over them: a page of products costs a small share of its decoding.
+    """
+    if b"\\" in content:  # escapes: drop escaped backslashes, then escaped quotes (left to right, as JSON reads them)
+        content = content.replace(b"\\\\", b"").replace(b'\\"', b"")
+    marks = content.translate(_SQUARE, _NOT_BRACKET_OR_QUOTE)
+    # Two quotes side by side enclose nothing (or close one string and open the next):
+    # dropping them leaves every other bracket as much inside or outside a string as before.
+    marks = marks.replace(b'""', b"")
+    if b'"' in marks:  # strings that hold brackets: every quote opens or closes one
+        marks = b"".join(marks.split(b'"')[0::2])
+    # "][" closes a bracket and opens its sibling at the same depth: dropping it keeps the
+    # deepest point (the depth before the pair is still there), and a page's thousands
+    # of siblings fold into a short string in a few passes.
+    for _ in range(_FOLDS):
+        folded = marks.replace(b"][", b"")
+        if len(folded) == len(marks):
+            break
+        marks = folded
+    return max(0, max(itertools.accumulate(map(_STEP.__getitem__, marks)), default=0))
+
+
+def parse_json(
+    content: bytes | str, *, parse_float: Callable[[str], Any] | None = None, max_depth: int = MAX_JSON_DEPTH
+) -> Any:
+    """Parse a platform's JSON body with bounded nesting and number sizes.
+
+    Use it instead of ``response.json()`` in a reader: a body nested 100,000 deep would
+    make the decoder raise :class:`RecursionError` (a crash blamed on the plugin), and
+    one nested a few hundred deep could still break the code that walks it.
+
+    :param content: The body (``response.content``).
+    :param parse_float: As :func:`json.loads` (``decimal.Decimal`` keeps amounts exact).
+    :param max_depth: Deepest nesting of arrays and objects accepted.
+    :return: The decoded value.
+    :raises UnreadableBody: Nested deeper than *max_depth*, a number with more
+        digits than Python converts (4,300), or bytes that are not UTF-8 before the
+        end: the store's fault, reported as a :class:`~storelink.PlatformError` and
+        never retried.
+    :raises ValueError: Not JSON, or cut off (:class:`json.JSONDecodeError`, or a
+        :class:`UnicodeDecodeError` in the last character): a read is sent again
+        (see :meth:`storelink.PlatformHTTP.read`).
+    """
+    data = content.encode() if isinstance(content, str) else content
+    if data.count(b"[") + data.count(b"{") > max_depth and _depth(data) > max_depth:
+        raise UnreadableBody(_too_deep(max_depth))
+    try:
+        return jsonlib.loads(data, parse_float=parse_float)
+    except jsonlib.JSONDecodeError:  # not JSON, or cut off: the caller decides
+        raise
+    except UnicodeDecodeError as exc:
+        if exc.end >= len(data) - 3:  # a character cut in two at the end: the body was cut off
+            raise
+        raise UnreadableBody(f"the body is not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:  # brackets the depth scan could not see (not valid JSON anyway)
+        raise UnreadableBody(_too_deep(max_depth)) from None
+    except ValueError as exc:  # the int conversion limit: a number of thousands of digits
+        raise UnreadableBody(f"the body holds a number too long to read ({exc.args[0][:60]}...)") from None
+
+
 def _as_is(response: httpx.Response) -> httpx.Response:
     return response
 
@@ -71,12 +178,23 @@ def _read(reader: Callable[[httpx.Response], T], response: httpx.Response, call:
     A :class:`~storelink.RetryableError` it raises (a body cut off mid-way, an error
     envelope that says "try again") is retried like a 503 for a read; for a write it
     is raised as it is. A :class:`ValueError` (a JSON decoder's) means the body could
-    not be read: retried for a read, a :class:`~storelink.PlatformError` otherwise.
+    not be read: retried for a read, a :class:`~storelink.PlatformError` otherwise. An
+    :class:`UnreadableBody` (or the :class:`RecursionError` of a decoder given a body
+    nested too deep) is the store's fault: a :class:`~storelink.PlatformError`, not
+    retried.
     """
     try:
         return reader(response)
     except RetryableError as exc:
         raise Failure(exc, retryable=call.idempotent, retry_after=exc.retry_after) from exc
+    except (UnreadableBody, RecursionError) as exc:
+        if isinstance(exc, RecursionError) and _depth(response.content) <= MAX_JSON_DEPTH:
+            raise  # the plugin's own recursion, not the body's
+        why = str(exc) if isinstance(exc, UnreadableBody) else _too_deep(MAX_JSON_DEPTH)
+        if not call.idempotent:
+            raise Failure(call.unknown(f"the store's answer could not be read: {why}"), retryable=False) from None
+        error = PlatformError(f"the store sent a malformed answer: {why}", **call.fields(response.status_code))
+        raise Failure(error, retryable=False) from None
     except ValueError as exc:
         if not call.idempotent:
             raise Failure(call.unknown("the store's answer could not be decoded"), retryable=False) from exc
@@ -180,6 +298,8 @@ class ConnectionRuntime:
     :param on_revoked: Called once with the reason when the platform rejects the
         credentials at login.
     :param on_token: Called after every new token with ``(audience, token, renewed)``.
+    :param share: Where the tokens are shared with other processes (``None``: kept in
+        this runtime only).
     """
 
     def __init__(
@@ -195,8 +315,8 @@ class ConnectionRuntime:
         transport: httpx.AsyncBaseTransport | None = None,
         on_revoked: OnRevoked | None = None,
         on_token: OnToken | None = None,
+        share: TokenShare | None = None,
     ) -> None:
-        redaction.install()
         self.platform = platform
         self.store_url = store_url
         self.egress = egress
@@ -227,6 +347,8 @@ class ConnectionRuntime:
         # with a fresh one. Token-less calls (login, refresh) skip this queue: a login
         # must not wait behind the requests that wait for it.
         self._token_slots = asyncio.Semaphore(config.max_connections_per_store)
+        #: Holds requests with a cost until the store's reported budget pays for them.
+        self.pacer = Pacer(self.clock)
         self._ctx = PlatformContext(
             connection_id=connection_id,
             platform=platform.slug,
@@ -235,7 +357,7 @@ class ConnectionRuntime:
             settings=dict(settings),
             http=self,
             log=logging.LoggerAdapter(
-                logging.getLogger(f"storelink.platform.{platform.slug}"), {"connection_id": connection_id}
+                scrubbed_logger(f"storelink.platform.{platform.slug}"), {"connection_id": connection_id}
             ),
         )
         self._tokens = TokenManager(
@@ -246,8 +368,12 @@ class ConnectionRuntime:
             on_token=on_token,
             on_revoked=on_revoked,
             probe_after=config.revoked_probe_after,
+            share=share,
         )
-        self._token_auth = {audience: TokenAuth(self._tokens, audience) for audience in platform.info.audiences}
+        self._placement = (platform.info.token_header, platform.info.token_prefix)
+        self._token_auth = {
+            audience: TokenAuth(self._tokens, audience, self._placement) for audience in platform.info.audiences
+        }
 
     @property
     def ctx(self) -> PlatformContext:
@@ -283,7 +409,7 @@ class ConnectionRuntime:
         method: str,
         path: str,
         *,
-        operation: str,
+        operation: str | None = None,
         audience: str | None,
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
@@ -293,6 +419,7 @@ class ConnectionRuntime:
         idempotent: bool = True,
         base_url: str | None = None,
         reference: str | None = None,
+        cost: float | None = None,
     ) -> httpx.Response:
         """Send a request to the store; see :meth:`storelink.PlatformHTTP.request`.
 
@@ -314,6 +441,7 @@ class ConnectionRuntime:
             idempotent=idempotent,
             base_url=base_url,
             reference=reference,
+            cost=cost,
         )
 
     async def read(
@@ -322,7 +450,7 @@ class ConnectionRuntime:
         path: str,
         *,
         reader: Callable[[httpx.Response], T],
-        operation: str,
+        operation: str | None = None,
         audience: str | None,
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
@@ -332,15 +460,20 @@ class ConnectionRuntime:
         idempotent: bool = True,
         base_url: str | None = None,
         reference: str | None = None,
+        cost: float | None = None,
     ) -> T:
         """Send a request and return what *reader* makes of the response; see :meth:`storelink.PlatformHTTP.read`.
 
         :raises ConnectionRevokedError: The connection is revoked; nothing was sent.
         :raises ValueError: The call itself is wrong.
         """
+        operation = resolve_operation(operation)  # the core names a hook's requests
+        if operation is None:
+            raise ValueError("name the operation (operation='fetch_products') of a request made outside a hook")
         auth = self._auth(audience, bearer, headers)
         if not idempotent and reference is None:
             raise ValueError("a write (idempotent=False) needs its order reference")
+        points = None if cost is None else check_cost(cost)
         if self._tokens.revoked and not in_token_call():
             if audience is None:
                 raise self._tokens.revoked_error()
@@ -349,7 +482,7 @@ class ConnectionRuntime:
         call = Call(
             platform=self.platform, operation=operation, audience=audience, idempotent=idempotent, reference=reference
         )
-        request = self._client.build_request(method, url, params=params, json=json, data=data, headers=headers)
+        request = self._build(call, method, url, params=params, json=json, data=data, headers=headers)
         deadline = self.clock.monotonic() + self.config.deadline
         self._budget.deposit()
 
@@ -369,7 +502,7 @@ class ConnectionRuntime:
             )
 
         return await run_with_retries(
-            lambda: self._attempt(request, auth, call, deadline, reader),
+            lambda: self._attempt(request, auth, call, deadline, reader, points),
             config=self.config.retry,
             clock=self.clock,
             deadline=deadline,
@@ -377,13 +510,87 @@ class ConnectionRuntime:
             on_retry=on_retry,
         )
 
+    def report_budget(self, *, capacity: float, available: float, restore_rate: float) -> None:
+        """Record the store's request budget, as the platform's latest answer reported it.
+
+        See :meth:`storelink.PlatformHTTP.report_budget` and :mod:`storelink.http.pacing`.
+
+        :raises PluginError: A value is not a finite number, or *capacity* or
+            *restore_rate* is not above 0.
+        """
+        try:
+            self.pacer.report(capacity=capacity, available=available, restore_rate=restore_rate)
+        except ValueError as exc:  # not a ValueError: inside a reader that would mean "body cut off"
+            raise PluginError(f"report_budget: {exc}", plugin=self.platform.slug) from None
+
+    @contextlib.asynccontextmanager
+    async def _paced(self, call: Call, cost: float | None, deadline: float) -> AsyncIterator[None]:
+        """Hold the attempt until the budget pays *cost*; a wait past the deadline is refused unsent.
+
+        A request without a cost, or made inside ``authenticate`` or ``refresh_token``,
+        is never held: a login must not wait behind the request that waits for it.
+        """
+        if cost is None or in_token_call():
+            yield
+            return
+        try:
+            async with self.pacer.spend(cost, deadline=deadline):
+                yield
+        except OverBudget as exc:  # raised before the block: nothing was sent
+            late = RetryableError(
+                f"the store's request budget would not allow the request before the "
+                f"{self.config.deadline:g} s deadline (it refills in {exc.seconds:.1f} s)",
+                retry_after=exc.seconds,
+                **call.fields(),
+            )
+            raise Failure(mark_not_sent(late), retryable=False) from None
+
+    def _build(
+        self,
+        call: Call,
+        method: str,
+        url: httpx.URL,
+        *,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Request:
+        """Build the request, or raise an error marked as not sent (nothing left the process).
+
+        :raises PluginError: The body or a header cannot be encoded.
+        :raises InputError: The body is larger than :data:`MAX_REQUEST_BYTES`.
+        """
+        try:
+            request = self._client.build_request(method, url, params=params, json=json, data=data, headers=headers)
+        except (TypeError, ValueError) as exc:
+            problem = neutralize(scrub(str(exc)))[:120]
+            raise mark_not_sent(
+                PluginError(
+                    f"the {call.operation} request could not be built, so nothing was sent "
+                    f"({type(exc).__name__}: {problem})",
+                    plugin=self.platform.slug,
+                )
+            ) from exc
+        size = len(request.content)
+        if size > MAX_REQUEST_BYTES:
+            raise mark_not_sent(
+                InputError(
+                    f"the {call.operation} request is {size:,} bytes, more than the {MAX_REQUEST_BYTES:,} "
+                    "storelink sends; nothing was sent",
+                    path="",
+                )
+            )
+        return request
+
     def _auth(
         self, audience: str | None, bearer: Secret | None, headers: Mapping[str, str] | None
     ) -> httpx.Auth | None:
-        if headers and any(name.lower() in _AUTH_HEADERS for name in headers):
-            raise ValueError("pass the secret as bearer=, never as an Authorization header")
+        refused = _AUTH_HEADERS | {self._placement[0].lower()}
+        if headers and any(name.lower() in refused for name in headers):
+            raise ValueError(f"pass the secret as bearer=, never as an {self._placement[0]} header")
         if audience is None:
-            return BearerAuth(bearer) if bearer is not None else None
+            return BearerAuth(bearer, self._placement) if bearer is not None else None
         if bearer is not None:
             raise ValueError("bearer= is for calls with audience=None (login and refresh)")
         if in_token_call():
@@ -404,7 +611,10 @@ class ConnectionRuntime:
         if path.startswith(("https://", "http://")):
             url = self.egress.check_url(path)
         elif path.startswith("/"):
-            url = self.egress.check_url(f"{base.scheme}://{base.netloc.decode('ascii')}{path}")
+            # A store installed under a path of its host (a self-hosted WordPress site at
+            # example.com/shop) is asked under that path; another origin has none.
+            prefix = self.store_url.path if base_url is None else ""
+            url = self.egress.check_url(f"{base.scheme}://{base.netloc.decode('ascii')}{prefix}{path}")
         else:
             raise ValueError(f"path must start with '/' or be an absolute URL, got {path[:60]!r}")
         if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
@@ -418,15 +628,23 @@ class ConnectionRuntime:
         call: Call,
         deadline: float,
         reader: Callable[[httpx.Response], T],
+        cost: float | None = None,
     ) -> T:
         timer = asyncio.timeout(deadline - self.clock.monotonic())
         sent = False
         try:
-            async with timer, self._token_slots if call.audience is not None else contextlib.nullcontext():
+            async with (
+                timer,
+                self._paced(call, cost, deadline),
+                self._token_slots if call.audience is not None else contextlib.nullcontext(),
+            ):
                 if call.audience is not None:
-                    await self._tokens.get(call.audience)  # log in now, so a deadline hit here is "not sent"
+                    await self._login_first(call, call.audience)  # a deadline or failed login here: "not sent"
                 sent = True
-                response = await self._client.send(request, auth=auth, stream=True)
+                try:
+                    response = await self._client.send(request, auth=auth, stream=True)
+                except EgressError as exc:  # refused before dialling
+                    raise (mark_not_sent(exc) if call.write else exc) from None
                 try:
                     loaded = await self._load(request, response, call)
                 finally:
@@ -442,6 +660,15 @@ class ConnectionRuntime:
             raise Failure(error, retryable=retryable) from exc
         except ResponseTooLarge as exc:
             raise Failure(oversize_error(call, exc.status, self.config.max_response_bytes), retryable=False) from exc
+
+    async def _login_first(self, call: Call, audience: str) -> None:
+        """Get *audience*'s token; for a write, mark a failure as not sent (the write never left)."""
+        try:
+            await self._tokens.get(audience)
+        except StorelinkError as exc:
+            if call.write:
+                mark_not_sent(exc)
+            raise
 
     async def _load(self, request: httpx.Request, response: httpx.Response, call: Call) -> httpx.Response:
         """Read the body under the size cap; return the loaded response, or raise its :class:`Failure`."""

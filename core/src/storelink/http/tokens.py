@@ -15,6 +15,16 @@ platform's ``refresh_token`` and ``authenticate`` hooks.
 - **401.** :meth:`TokenManager.rejected` logs in again only if the rejected token is
   still the current one; otherwise the caller resends with the token another request
   already obtained.
+- **Shared between processes.** Given a :class:`TokenShare` (the hub gives one backed
+  by the connection store, :class:`~storelink.http.tokenstore.StoreTokens`), a due
+  token is first looked for in the share: a fresh one another process stored is used
+  as is. Otherwise the share grants this process a lease to renew it, and the new
+  token is stored before any request uses it; while another process holds the lease,
+  this one waits (polling) until the token appears or the lease ends. The in-process
+  lock stays in front, so one process makes one store round trip per renewal. A
+  share that fails (the database is down) is logged and bypassed: the token is
+  renewed locally. A rejected token is erased from the share; so are all of them
+  when the credentials are rejected.
 - **Revocation.** A :class:`~storelink.CredentialsError` from ``authenticate`` (the
   platform refused the credentials) calls ``on_revoked`` once; from then on every
   call raises :class:`~storelink.ConnectionRevokedError` without touching the
@@ -31,7 +41,7 @@ import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from attrs import define, frozen
 
@@ -46,7 +56,17 @@ from storelink.http.clock import Clock
 from storelink.models import AccessToken
 from storelink.plugins import Platform
 
-__all__ = ["OnRevoked", "OnToken", "RuntimeStats", "TokenManager", "in_token_call"]
+__all__ = [
+    "OnRevoked",
+    "OnToken",
+    "RuntimeStats",
+    "ShareClaim",
+    "SharedToken",
+    "TokenManager",
+    "TokenShare",
+    "in_token_call",
+    "renewal_due",
+]
 
 log = logging.getLogger("storelink.http.tokens")
 T = TypeVar("T")
@@ -55,6 +75,63 @@ OnRevoked = Callable[[str], Awaitable[None]]
 OnToken = Callable[[str, AccessToken, bool], Awaitable[None] | None]
 
 _TOKEN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("storelink_token_call", default=False)
+
+
+#: Seconds between two looks at the share while another process renews a token.
+SHARE_POLL = 0.05
+
+
+def renewal_due(lifetime: float) -> float:
+    """Return how many seconds after its login started a token of *lifetime* is renewed.
+
+    ``lifetime - max(30 s, 20 %)``, the margin capped at half the lifetime.
+    """
+    return lifetime - min(max(30.0, 0.2 * lifetime), 0.5 * lifetime)
+
+
+@frozen
+class SharedToken:
+    """A token found in a :class:`TokenShare`, with how long it has left, in seconds from now."""
+
+    token: AccessToken
+    refresh_in: float
+    expires_in: float
+
+
+@frozen
+class ShareClaim:
+    """What :meth:`TokenShare.claim` found.
+
+    :param token: The stored token: fresh when not ``granted``; possibly due (or
+        ``None``) when ``granted``.
+    :param granted: This process holds the renewal lease: renew, then ``save`` or
+        ``release``.
+    :param wait: Seconds until another process's lease ends (not granted, no token).
+    """
+
+    token: SharedToken | None
+    granted: bool
+    wait: float = 0.0
+
+
+class TokenShare(Protocol):
+    """Where one connection's tokens are shared with other processes and machines."""
+
+    async def claim(self, audience: str) -> ShareClaim:
+        """Return the fresh token of *audience*, or the lease to renew it, or how long to wait."""
+        ...
+
+    async def save(self, audience: str, token: AccessToken, *, refresh_in: float, expires_in: float) -> None:
+        """Store the renewed token of *audience* and end this process's lease."""
+        ...
+
+    async def release(self, audience: str) -> None:
+        """End this process's lease of *audience* without a token (the renewal failed)."""
+        ...
+
+    async def drop(self, audience: str | None, token: AccessToken | None = None) -> None:
+        """Erase *token* of *audience* if it is still the stored one; with ``None``, every token."""
+        ...
 
 
 def in_token_call() -> bool:
@@ -96,6 +173,8 @@ class TokenManager:
         ``renewed`` is ``True`` when it came from ``refresh_token``.
     :param on_revoked: Called once, with the reason, when the credentials are rejected.
     :param probe_after: Seconds between probe logins of a revoked connection, or ``None``.
+    :param share: Where tokens are shared with other processes, or ``None`` (this
+        process only).
     """
 
     def __init__(
@@ -108,8 +187,10 @@ class TokenManager:
         on_token: OnToken | None = None,
         on_revoked: OnRevoked | None = None,
         probe_after: float | None = None,
+        share: TokenShare | None = None,
     ) -> None:
         self._platform = platform
+        self._share = share
         self._ctx = ctx
         self._clock = clock
         self._stats = stats
@@ -153,7 +234,13 @@ class TokenManager:
             token = self._fresh(audience)
             if token is not None:
                 return token
-            token, renewed = await self._renew(audience)
+            if self._share is None:
+                token, renewed = await self._renew(audience)
+            else:
+                obtained = await self._renew_shared(self._share, audience, login=False)
+                if obtained is None:  # another process renewed it
+                    return self._held[audience].token
+                token, renewed = obtained
         await self._announce(audience, token, renewed)
         return token
 
@@ -173,7 +260,14 @@ class TokenManager:
                 return held.token
             self._held.pop(audience, None)
             log.info("the store refused the current %s token (HTTP 401); logging in again", audience)
-            token = await self._login(audience)
+            if self._share is None:
+                token = await self._login(audience)
+            else:
+                await self._shared("drop", self._share.drop(audience, token))
+                obtained = await self._renew_shared(self._share, audience, login=True)
+                if obtained is None:  # another process logged in after the same 401
+                    return self._held[audience].token
+                token = obtained[0]
         await self._announce(audience, token, False)
         return token
 
@@ -199,6 +293,53 @@ class TokenManager:
                 self._store(audience, token, started)
                 return token, True
         return await self._login(audience), False
+
+    async def _renew_shared(self, share: TokenShare, audience: str, *, login: bool) -> tuple[AccessToken, bool] | None:
+        """Renew through *share*: adopt another process's token (``None``), or renew under the lease."""
+        while True:
+            claim = await self._shared("claim", share.claim(audience))
+            if claim is None:  # the share failed: renew here, store nothing
+                return (await self._login(audience), False) if login else await self._renew(audience)
+            if claim.token is not None and not claim.granted:
+                self._adopt(audience, claim.token)
+                log.debug("using the %s token another process stored", audience)
+                return None
+            if claim.granted:
+                break
+            await self._clock.sleep(max(0.001, min(claim.wait, SHARE_POLL)))
+        try:
+            if claim.token is not None and audience not in self._held:
+                self._adopt(audience, claim.token)  # a refresh may still use the due token
+            obtained = (await self._login(audience), False) if login else await self._renew(audience)
+        except BaseException:
+            await asyncio.shield(self._shared("release", share.release(audience)))
+            raise
+        held = self._held[audience]
+        now = self._clock.monotonic()
+        await self._shared(
+            "save",
+            share.save(audience, held.token, refresh_in=held.refresh_at - now, expires_in=held.expires_at - now),
+        )
+        return obtained
+
+    def _adopt(self, audience: str, shared: SharedToken) -> None:
+        now = self._clock.monotonic()
+        self._held[audience] = _Held(
+            shared.token, refresh_at=now + shared.refresh_in, expires_at=now + shared.expires_in
+        )
+
+    async def _shared(self, what: str, call: Awaitable[T]) -> T | None:
+        """Await a share operation; on failure log it and return ``None`` (tokens are then this process's)."""
+        try:
+            return await call
+        except Exception as exc:
+            log.warning(
+                "connection %s: the shared token store failed (%s during %s); renewing in this process",
+                self._ctx.connection_id,
+                type(exc).__name__,
+                what,
+            )
+            return None
 
     @staticmethod
     async def _token_call(call: Awaitable[T]) -> T:
@@ -238,13 +379,15 @@ class TokenManager:
 
     def _store(self, audience: str, token: AccessToken, started: float) -> None:
         lifetime = token.expires_in
-        margin = min(max(30.0, 0.2 * lifetime), 0.5 * lifetime)
-        self._held[audience] = _Held(token, refresh_at=started + lifetime - margin, expires_at=started + lifetime)
-        log.debug("new %s token %r, renewal due in %.0f s", audience, token.value, lifetime - margin)
+        due = renewal_due(lifetime)
+        self._held[audience] = _Held(token, refresh_at=started + due, expires_at=started + lifetime)
+        log.debug("new %s token %r, renewal due in %.0f s", audience, token.value, due)
 
     async def _revoke(self, reason: str) -> None:
         self._revoked_at = self._clock.monotonic()
         self._held.clear()
+        if self._share is not None:
+            await self._shared("drop", self._share.drop(None))
         log.warning("connection %s: the platform rejected the credentials: %s", self._ctx.connection_id, reason)
         if self._on_revoked is not None:
             try:

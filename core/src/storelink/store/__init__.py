@@ -19,7 +19,19 @@ from __future__ import annotations
 import os
 
 from storelink.errors import ConfigurationError
-from storelink.store.base import UNSET, ConnectionStore, EnvelopeRow, Submission, SubmissionState, Unset
+from storelink.store.base import (
+    UNSET,
+    ConnectionStore,
+    EnvelopeRow,
+    StoredAuthorization,
+    StoredConnectSession,
+    StoredToken,
+    Submission,
+    SubmissionState,
+    TokenClaim,
+    TokenKind,
+    Unset,
+)
 from storelink.store.migrations import MIGRATIONS, Migration
 from storelink.store.sqlite import MEMORY, SQLiteStore
 
@@ -30,8 +42,13 @@ __all__ = [
     "EnvelopeRow",
     "Migration",
     "SQLiteStore",
+    "StoredAuthorization",
+    "StoredConnectSession",
+    "StoredToken",
     "Submission",
     "SubmissionState",
+    "TokenClaim",
+    "TokenKind",
     "Unset",
     "open_store",
 ]

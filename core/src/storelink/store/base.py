@@ -1,9 +1,12 @@
 """The :class:`ConnectionStore` protocol and the records it keeps besides connections.
 
-A store keeps four things: connections (:class:`~storelink.models.Connection`), their
+A store keeps six things: connections (:class:`~storelink.models.Connection`), their
 credentials (secret fields as vault envelopes, other fields in clear), the order
-submission ledger (:class:`Submission`), and sync checkpoints. It never sees a key or a
-clear secret: sealing and opening is the vault's job, done by the caller.
+submission ledger (:class:`Submission`), sync checkpoints, the tokens processes
+share (:class:`StoredToken`, with the lease of whoever renews them), and the connect
+flows under way (:class:`StoredConnectSession`, :class:`StoredAuthorization`), so every
+web process serves the same flow. It never sees a key or a clear secret: sealing and
+opening is the vault's job, done by the caller.
 
 Every method is a coroutine and is safe to call from many tasks at once. Each one is a
 single transaction: it happens entirely or not at all.
@@ -26,8 +29,13 @@ __all__ = [
     "UNSET",
     "ConnectionStore",
     "EnvelopeRow",
+    "StoredAuthorization",
+    "StoredConnectSession",
+    "StoredToken",
     "Submission",
     "SubmissionState",
+    "TokenClaim",
+    "TokenKind",
     "Unset",
 ]
 
@@ -94,6 +102,113 @@ class EnvelopeRow:
         return (self.connection_id, self.field)
 
 
+class TokenKind(enum.StrEnum):
+    """Which token of an audience a :class:`StoredToken` is."""
+
+    ACCESS = "access"
+    REFRESH = "refresh"
+
+
+@attrs.frozen(kw_only=True)
+class StoredToken:
+    """One sealed token of a connection, shared by every process that uses the store.
+
+    :param envelope: The token, sealed by the vault for this connection, audience, kind
+        and expiry.
+    :param refresh_at: When it is due for renewal (UTC).
+    :param expires_at: When the platform stops accepting it (UTC).
+    """
+
+    connection_id: str
+    audience: str
+    kind: TokenKind = attrs.field(converter=TokenKind)
+    envelope: str = attrs.field(repr=False)
+    key_id: str
+    refresh_at: datetime
+    expires_at: datetime
+
+    def fresh(self, now: datetime) -> bool:
+        """Whether it is not yet due for renewal at *now*."""
+        return now < self.refresh_at
+
+
+@attrs.frozen(kw_only=True)
+class TokenClaim:
+    """What :meth:`ConnectionStore.claim_token` found.
+
+    :param tokens: The stored tokens of the audience, by kind (due or not).
+    :param granted: The caller holds the renewal lease now: renew, then
+        :meth:`~ConnectionStore.save_tokens` (or :meth:`~ConnectionStore.release_token_lease`).
+    :param busy_until: When another holder's lease ends, if one is renewing.
+    """
+
+    tokens: Mapping[TokenKind, StoredToken]
+    granted: bool
+    busy_until: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StoredConnectSession:
+    """One connect session as the store keeps it (see :mod:`storelink.connect.security`).
+
+    :param channel_id: The channel that started it.
+    :param state: The channel's opaque state, returned to it on success.
+    :param platforms: The platform slugs offered, in display order.
+    :param platform: The platform chosen, once chosen.
+    :param store_url: The normalised store URL, once accepted.
+    :param ticket_hash: The sha256 of the link's one-time ticket, until the link is opened.
+    :param browser_hash: The sha256 of the browser cookie it is bound to, once opened.
+    :param attempt_owner: The process checking its credentials now, if one is.
+    :param attempt_until: When that check's lease ends.
+    :param completed_at: When it made its connection (it is spent).
+    :param connection_id: The connection it made.
+    """
+
+    id: str
+    channel_id: str
+    redirect_uri: str
+    state: str = attrs.field(repr=False)
+    platforms: tuple[str, ...]
+    platform: str | None = None
+    store_url: str | None = None
+    ticket_hash: str | None = attrs.field(default=None, repr=False)
+    browser_hash: str | None = attrs.field(default=None, repr=False)
+    created_at: datetime
+    expires_at: datetime
+    opened_at: datetime | None = None
+    attempt_owner: str | None = None
+    attempt_until: datetime | None = None
+    completed_at: datetime | None = None
+    connection_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StoredAuthorization:
+    """One OAuth authorization under way, by the sha256 of its state (the state is never stored).
+
+    :param authorization_origin: The origin of the platform's authorization URL (the URL
+        itself carries the state, so it is not kept).
+    :param code_verifier: The PKCE verifier sealed by the vault for this row, or ``None``.
+    :param owner: The connect session that started it, or ``None``.
+    :param browser_hash: The sha256 of the browser cookie the callback must come with.
+    :param used_at: When its callback spent it.
+    :param credentials: The credentials an approval flow's platform POSTed, sealed by
+        the vault for this row, or ``None`` until they arrive.
+    """
+
+    state_hash: str = attrs.field(repr=False)
+    platform: str
+    store_url: str
+    redirect_uri: str
+    authorization_origin: str
+    code_verifier: str | None = attrs.field(default=None, repr=False)
+    owner: str | None = None
+    browser_hash: str | None = attrs.field(default=None, repr=False)
+    expires_at: datetime
+    used_at: datetime | None = None
+    credentials: str | None = attrs.field(default=None, repr=False)
+
+
 class ConnectionStore(Protocol):
     """Where connections, their sealed credentials, the ledger and checkpoints live.
 
@@ -155,19 +270,22 @@ class ConnectionStore(Protocol):
         """Return ``(envelopes, plain)``: the sealed and the clear fields, by field name.
 
         Both are empty for a connection without credentials (or no connection).
+
+        :raises VaultError: A sealed field's stored key id is not the one inside its
+            envelope (:func:`storelink.vault.envelope.stored_key_id`): the row was altered.
         """
 
     async def replace_credentials(
         self, connection_id: str, envelopes: Mapping[str, str], plain: Mapping[str, str]
     ) -> None:
-        """Replace every credential field of the connection at once.
+        """Replace every credential field of the connection at once, erasing its shared tokens.
 
         :raises ConnectionStateError: There is no connection with this id.
         :raises ValueError: As :meth:`insert_connection`.
         """
 
     async def delete_credentials(self, connection_id: str) -> None:
-        """Erase every credential field of the connection."""
+        """Erase every credential field of the connection, and its shared tokens."""
 
     # ------------------------------------------------------------------ ledger
 
@@ -227,10 +345,144 @@ class ConnectionStore(Protocol):
         :raises ConnectionStateError: There is no connection with this id.
         """
 
+    # ------------------------------------------------------------------ shared tokens
+
+    async def get_tokens(self, connection_id: str, audience: str) -> dict[TokenKind, StoredToken]:
+        """Return the stored tokens of *audience*, by kind (none for an unknown connection)."""
+
+    async def claim_token(
+        self, connection_id: str, audience: str, *, owner: str, now: datetime, lease: float
+    ) -> TokenClaim:
+        """Return the tokens of *audience*, or the lease to renew them if they are due.
+
+        One transaction, serialised with every other claim of this connection and
+        audience (PostgreSQL: an advisory lock; SQLite: the write lock): if the access
+        token is fresh at *now*, it is returned and no lease is taken; else, if another
+        owner's lease has not ended, ``busy_until`` says when it ends; else *owner*
+        takes the lease until *now* + *lease* seconds (``granted``).
+
+        :param owner: Who asks: unique per process and connection runtime.
+        :param now: The caller's wall clock (UTC).
+        :param lease: Seconds the lease lasts; a holder that dies blocks no one longer.
+        :raises ConnectionStateError: There is no connection with this id.
+        """
+
+    async def save_tokens(self, tokens: Collection[StoredToken], *, owner: str) -> None:
+        """Store the renewed tokens of one audience at once, and end *owner*'s lease.
+
+        Atomic, so a rotated refresh token is stored together with its access token
+        before either is used.
+
+        :raises ConnectionStateError: There is no connection with this id.
+        :raises ValueError: The tokens belong to several audiences, or an envelope is
+            malformed.
+        """
+
+    async def release_token_lease(self, connection_id: str, audience: str, *, owner: str) -> None:
+        """End *owner*'s renewal lease of *audience* without storing a token (the renewal failed)."""
+
+    async def delete_tokens(
+        self, connection_id: str, audience: str | None = None, *, envelope: str | None = None
+    ) -> int:
+        """Erase stored tokens: every token of the connection, of one *audience*, or one token.
+
+        :param envelope: Erase only the access token of *audience* sealed as this
+            envelope (it was rejected), not a newer one another process stored.
+        :return: How many tokens were erased.
+        """
+
+    # ------------------------------------------------------------------ connect sessions
+
+    async def create_connect_session(self, session: StoredConnectSession, *, limit: int, now: datetime) -> bool:
+        """Erase every expired connect session and OAuth state, then add *session* if its channel has room.
+
+        One transaction, serialised with every other creation for the channel, so the
+        limit holds across processes.
+
+        :param limit: Most live (unexpired, unspent) sessions the channel may have.
+        :return: Whether it was added (``False``: the channel has *limit* live sessions).
+        :raises ConnectionStateError: A session with this id exists.
+        """
+
+    async def get_connect_session(self, session_id: str) -> StoredConnectSession | None:
+        """Return the connect session, or ``None`` if there is none with this id."""
+
+    async def open_connect_session(
+        self, session_id: str, *, ticket_hash: str, browser_hash: str, now: datetime
+    ) -> bool:
+        """Spend the session's ticket and bind it to a browser, if the ticket is still unused.
+
+        A conditional update (the ticket hash must still be *ticket_hash*): of any
+        number of concurrent opens, in any processes, exactly one returns ``True``.
+
+        :return: Whether this call opened it (``False``: used, expired, spent or gone).
+        """
+
+    async def update_connect_session(
+        self, session_id: str, *, platform: str | None, store_url: str | None, browser_hash: str, now: datetime
+    ) -> bool:
+        """Record the platform and store URL chosen, if the session is live, unspent and bound to *browser_hash*.
+
+        :return: Whether it was updated.
+        """
+
+    async def claim_connect_attempt(
+        self, session_id: str, *, owner: str, now: datetime, lease: float
+    ) -> StoredConnectSession | None:
+        """Take the lease of checking the session's credentials, unless another process holds it.
+
+        :param lease: Seconds the lease lasts; a holder that dies blocks no one longer.
+        :return: The session as it is after the attempt (``attempt_owner == owner`` when
+            the lease was taken), or ``None`` if it is gone.
+        """
+
+    async def release_connect_attempt(self, session_id: str, *, owner: str) -> None:
+        """End *owner*'s lease of checking the session's credentials (the check failed)."""
+
+    async def complete_connect_session(self, session_id: str, *, connection_id: str, now: datetime) -> bool:
+        """Spend the session: it made *connection_id*. Ends any check's lease.
+
+        :return: Whether this call spent it (``False``: it was spent already, or is gone).
+        """
+
+    async def begin_authorization(self, authorization: StoredAuthorization, *, limit: int, now: datetime) -> bool:
+        """Erase expired OAuth states and the owner's earlier ones, then add *authorization* if there is room.
+
+        One transaction, serialised with every other beginning, so the limit holds
+        across processes; only the newest authorization of an owner stays usable.
+
+        :param limit: Most live OAuth states at once.
+        :return: Whether it was added (``False``: *limit* states are live).
+        """
+
+    async def get_authorization(self, state_hash: str) -> StoredAuthorization | None:
+        """Return the OAuth state with this hash, or ``None``."""
+
+    async def claim_authorization(self, state_hash: str, *, now: datetime) -> bool:
+        """Spend the OAuth state, if it is unused and unexpired (a conditional update).
+
+        :return: Whether this call spent it: exactly one of any concurrent claims does.
+        """
+
+    async def deliver_authorization(self, state_hash: str, *, credentials: str, now: datetime) -> bool:
+        """Keep an approval flow's sealed *credentials* in the OAuth state (a conditional update).
+
+        Only into a state that is unused, unexpired and has none yet.
+
+        :return: Whether this call kept them: exactly one of any concurrent deliveries does.
+        """
+
+    async def purge_connect(self, now: datetime) -> int:
+        """Erase the connect sessions and OAuth states expired at *now*; return how many."""
+
     # ------------------------------------------------------------------ key rotation
 
     async def count_by_key(self) -> dict[str, int]:
-        """Return how many sealed credentials each key id sealed."""
+        """Return how many sealed credentials each key id sealed, by the stored key id column.
+
+        A quick count that trusts the column; :func:`storelink.vault.list_keys` counts by
+        the key id inside each envelope and checks the column against it.
+        """
 
     async def iter_envelopes(
         self, after: tuple[str, str] | None = None, limit: int = 500, *, exclude_key: str | None = None
@@ -240,6 +492,7 @@ class ConnectionStore(Protocol):
         :param after: The :attr:`EnvelopeRow.position` of the last row of the previous
             batch; start at the beginning when ``None``.
         :param exclude_key: Leave out rows sealed with this key id.
+        :raises VaultError: As :meth:`get_credentials`, for a row of the batch.
         """
 
     async def swap_envelope(self, connection_id: str, field: str, old: str, new: str) -> bool:
@@ -284,13 +537,26 @@ def _optional_timestamp(value: datetime | str | None) -> datetime | None:
     return None if value is None else _timestamp(value)
 
 
+def token_from_row(row: Mapping[str, Any]) -> StoredToken:
+    """Build a :class:`StoredToken` from a ``tokens`` row (either backend)."""
+    return StoredToken(
+        connection_id=row["connection_id"],
+        audience=row["audience"],
+        kind=row["kind"],
+        envelope=row["envelope"],
+        key_id=row["key_id"],
+        refresh_at=_timestamp(row["refresh_at"]),
+        expires_at=_timestamp(row["expires_at"]),
+    )
+
+
 def connection_from_row(row: Mapping[str, Any]) -> Connection:
     """Build a :class:`Connection` from a ``connections`` row (either backend)."""
     settings = row["settings"]
     return Connection(
         id=row["id"],
         platform=row["platform"],
-        store_url=StoreURL(origin=row["store_url"]),
+        store_url=StoreURL.parse(row["store_url"]),
         status=row["status"],
         settings=json.loads(settings) if isinstance(settings, str) else settings,
         label=row["label"],
@@ -320,3 +586,42 @@ def submission_from_row(row: Mapping[str, Any]) -> Submission:
 def settings_json(conn: Connection) -> str:
     """Return the connection's settings as canonical JSON text."""
     return json.dumps(dict(conn.settings), sort_keys=True, separators=(",", ":"))
+
+
+def connect_session_from_row(row: Mapping[str, Any]) -> StoredConnectSession:
+    """Build a :class:`StoredConnectSession` from a ``connect_sessions`` row (either backend)."""
+    return StoredConnectSession(
+        id=row["id"],
+        channel_id=row["channel_id"],
+        redirect_uri=row["redirect_uri"],
+        state=row["state"],
+        platforms=tuple(json.loads(row["platforms"])),
+        platform=row["platform"],
+        store_url=row["store_url"],
+        ticket_hash=row["ticket_hash"],
+        browser_hash=row["browser_hash"],
+        created_at=_timestamp(row["created_at"]),
+        expires_at=_timestamp(row["expires_at"]),
+        opened_at=_optional_timestamp(row["opened_at"]),
+        attempt_owner=row["attempt_owner"],
+        attempt_until=_optional_timestamp(row["attempt_until"]),
+        completed_at=_optional_timestamp(row["completed_at"]),
+        connection_id=row["connection_id"],
+    )
+
+
+def authorization_from_row(row: Mapping[str, Any]) -> StoredAuthorization:
+    """Build a :class:`StoredAuthorization` from an ``oauth_states`` row (either backend)."""
+    return StoredAuthorization(
+        state_hash=row["state_hash"],
+        platform=row["platform"],
+        store_url=row["store_url"],
+        redirect_uri=row["redirect_uri"],
+        authorization_origin=row["authorization_origin"],
+        code_verifier=row["code_verifier"],
+        owner=row["owner"],
+        browser_hash=row["browser_hash"],
+        expires_at=_timestamp(row["expires_at"]),
+        used_at=_optional_timestamp(row["used_at"]),
+        credentials=row["credentials"],
+    )

@@ -124,6 +124,89 @@ def _initial(timestamp: str, json_type: str) -> tuple[str, ...]:
     )
 
 
+_TOKEN_KINDS = "'access', 'refresh'"  # noqa: S105  # the kind column's values, not a secret
+
+
+def _tokens(timestamp: str) -> tuple[str, ...]:
+    """Migration 2: tokens shared between processes, and the leases of their renewal."""
+    return (
+        # One row per (connection, audience, kind): the access token, and a refresh token
+        # for platforms that have one. The envelope is sealed by the vault, bound to the
+        # connection, the audience, the kind and the expiry; no clear token is stored.
+        f"""CREATE TABLE tokens (
+            connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+            audience TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({_TOKEN_KINDS})),
+            envelope TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            refresh_at {timestamp} NOT NULL,
+            expires_at {timestamp} NOT NULL,
+            updated_at {timestamp} NOT NULL,
+            PRIMARY KEY (connection_id, audience, kind),
+            CHECK (refresh_at <= expires_at)
+        )""",
+        # Who is renewing a connection's token of one audience, until when: a holder
+        # that dies mid-renewal blocks the others only until its lease ends.
+        f"""CREATE TABLE token_leases (
+            connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+            audience TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            until {timestamp} NOT NULL,
+            PRIMARY KEY (connection_id, audience)
+        )""",
+    )
+
+
+def _connect(timestamp: str) -> tuple[str, ...]:
+    """Migration 3: connect sessions and OAuth authorizations under way, shared by every web process."""
+    return (
+        # One row per connect session. The link's ticket and the browser cookie are kept
+        # only as their sha256; the ticket hash is cleared when the link is opened, so a
+        # ticket works once across every process. attempt_owner/attempt_until is the
+        # lease of the process checking the credentials; connection_id is set when the
+        # session made its connection (completed_at), which spends it.
+        f"""CREATE TABLE connect_sessions (
+            id TEXT PRIMARY KEY,
+            channel_id TEXT NOT NULL,
+            redirect_uri TEXT NOT NULL,
+            state TEXT NOT NULL,
+            platforms TEXT NOT NULL,
+            platform TEXT,
+            store_url TEXT,
+            ticket_hash TEXT,
+            browser_hash TEXT,
+            created_at {timestamp} NOT NULL,
+            expires_at {timestamp} NOT NULL,
+            opened_at {timestamp},
+            attempt_owner TEXT,
+            attempt_until {timestamp},
+            completed_at {timestamp},
+            connection_id TEXT,
+            CHECK ((ticket_hash IS NULL) <> (opened_at IS NULL)),
+            CHECK ((completed_at IS NULL) = (connection_id IS NULL))
+        )""",
+        "CREATE INDEX connect_sessions_channel ON connect_sessions (channel_id, expires_at)",
+        "CREATE INDEX connect_sessions_expiry ON connect_sessions (expires_at)",
+        # One row per OAuth authorization started, by the sha256 of its state (the state
+        # itself is never stored). The PKCE verifier is a vault envelope bound to this
+        # row's state hash; used_at spends the state across every process.
+        f"""CREATE TABLE oauth_states (
+            state_hash TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            store_url TEXT NOT NULL,
+            redirect_uri TEXT NOT NULL,
+            authorization_origin TEXT NOT NULL,
+            code_verifier TEXT,
+            owner TEXT,
+            browser_hash TEXT,
+            expires_at {timestamp} NOT NULL,
+            used_at {timestamp}
+        )""",
+        "CREATE INDEX oauth_states_owner ON oauth_states (owner)",
+        "CREATE INDEX oauth_states_expiry ON oauth_states (expires_at)",
+    )
+
+
 #: Every migration, in order. The last one's version is the current schema version.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -134,5 +217,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "sqlite": _initial(timestamp="TEXT", json_type="TEXT"),
             "postgresql": _initial(timestamp="TIMESTAMPTZ", json_type="JSONB"),
         },
+    ),
+    Migration(
+        version=2,
+        name="shared access tokens and their renewal leases",
+        statements={"sqlite": _tokens(timestamp="TEXT"), "postgresql": _tokens(timestamp="TIMESTAMPTZ")},
+    ),
+    Migration(
+        version=3,
+        name="connect sessions and OAuth states shared by web processes",
+        statements={"sqlite": _connect(timestamp="TEXT"), "postgresql": _connect(timestamp="TIMESTAMPTZ")},
+    ),
+    Migration(
+        version=4,
+        name="credentials POSTed to an approval flow, sealed in its OAuth state",
+        # The vault envelope of the credentials an approval flow's platform POSTed for
+        # the state, sealed for the row; NULL until they arrive.
+        statements=dict.fromkeys(("sqlite", "postgresql"), ("ALTER TABLE oauth_states ADD COLUMN credentials TEXT",)),
     ),
 )

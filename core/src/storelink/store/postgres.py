@@ -69,6 +69,14 @@ class _PostgresSession:
         async with self._conn.transaction():
             yield
 
+    async def lock(self, key: str) -> None:
+        # A transaction-level advisory lock, per schema: released at COMMIT or ROLLBACK,
+        # and by the server when the connection drops (a killed process holds nothing).
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(COALESCE(current_schema(), '') || '.' || %s, 0))",
+            (key,),
+        )
+
     @contextlib.asynccontextmanager
     async def migration_lock(self) -> AsyncIterator[None]:
         # A session-level advisory lock, per schema: it outlives the transactions in it.

@@ -11,13 +11,21 @@ placeholders and the values to its database; the SQL is the same on both (the sc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from storelink.errors import VaultError
 from storelink.models import Connection, ConnectionStatus
-from storelink.store.base import SubmissionState, check_fields
+from storelink.store.base import (
+    StoredAuthorization,
+    StoredConnectSession,
+    StoredToken,
+    SubmissionState,
+    TokenKind,
+    check_fields,
+)
 from storelink.vault.envelope import key_id
 
 __all__ = ["Query"]
@@ -68,7 +76,7 @@ def insert_connection(conn: Connection) -> Query:
         (
             conn.id,
             conn.platform,
-            conn.store_url.origin,
+            conn.store_url.url,
             conn.status.value,
             dict(conn.settings),
             conn.label,
@@ -105,7 +113,7 @@ def update_connection(conn: Connection, last_error: str | None) -> Query:
         "UPDATE connections SET store_url = ?, status = ?, settings = ?, label = ?, last_error = ?, "
         "credentials_expire_at = ?, updated_at = ? WHERE id = ?",
         (
-            conn.store_url.origin,
+            conn.store_url.url,
             conn.status.value,
             dict(conn.settings),
             conn.label,
@@ -121,8 +129,8 @@ def update_connection(conn: Connection, last_error: str | None) -> Query:
 
 
 def select_credentials(connection_id: str) -> Query:
-    """Select the credential fields of a connection."""
-    return Query("SELECT field, envelope, value FROM credentials WHERE connection_id = ?", (connection_id,))
+    """Select the credential fields of a connection (sealed ones with their key id)."""
+    return Query("SELECT field, envelope, key_id, value FROM credentials WHERE connection_id = ?", (connection_id,))
 
 
 def delete_credentials(connection_id: str) -> Query:
@@ -235,6 +243,240 @@ def set_checkpoint(connection_id: str, kind: str, value: str | None, now: dateti
         "INSERT INTO sync_checkpoints (connection_id, kind, value, updated_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (connection_id, kind) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         (connection_id, kind, value, now),
+    )
+
+
+# ---------------------------------------------------------------------- shared tokens
+
+_TOKEN_COLUMNS = "connection_id, audience, kind, envelope, key_id, refresh_at, expires_at"  # noqa: S105  # column names, not a secret
+
+
+def select_tokens(connection_id: str, audience: str) -> Query:
+    """Select the stored tokens of one audience."""
+    return Query(
+        f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE connection_id = ? AND audience = ?", (connection_id, audience)
+    )
+
+
+def select_lease(connection_id: str, audience: str) -> Query:
+    """Select the renewal lease of one audience."""
+    return Query(
+        "SELECT owner, until FROM token_leases WHERE connection_id = ? AND audience = ?", (connection_id, audience)
+    )
+
+
+def take_lease(connection_id: str, audience: str, owner: str, until: datetime) -> Query:
+    """Give the renewal lease of one audience to *owner* (the caller checked it is free)."""
+    return Query(
+        "INSERT INTO token_leases (connection_id, audience, owner, until) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (connection_id, audience) DO UPDATE SET owner = excluded.owner, until = excluded.until",
+        (connection_id, audience, owner, until),
+    )
+
+
+def release_lease(connection_id: str, audience: str, owner: str) -> Query:
+    """End *owner*'s lease of one audience (a lease someone else took over stays)."""
+    return Query(
+        "DELETE FROM token_leases WHERE connection_id = ? AND audience = ? AND owner = ?",
+        (connection_id, audience, owner),
+    )
+
+
+def upsert_token(token: StoredToken, now: datetime) -> Query:
+    """Insert or replace one stored token.
+
+    :raises ValueError: Its envelope is malformed.
+    """
+    try:
+        kid = key_id(token.envelope)
+    except VaultError as exc:
+        raise ValueError(f"{token.kind.value} token of audience {token.audience!r}: {exc.message}") from None
+    return Query(
+        f"INSERT INTO tokens ({_TOKEN_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (connection_id, audience, kind) DO UPDATE SET envelope = excluded.envelope, "
+        "key_id = excluded.key_id, refresh_at = excluded.refresh_at, expires_at = excluded.expires_at, "
+        "updated_at = excluded.updated_at",
+        (
+            token.connection_id,
+            token.audience,
+            token.kind.value,
+            token.envelope,
+            kid,
+            token.refresh_at,
+            token.expires_at,
+            now,
+        ),
+    )
+
+
+def delete_tokens(connection_id: str, audience: str | None, envelope: str | None) -> Query:
+    """Delete the tokens of a connection, of one audience, or one access token by its envelope."""
+    sql = "DELETE FROM tokens WHERE connection_id = ?"
+    params: list[Any] = [connection_id]
+    if audience is not None:
+        sql += " AND audience = ?"
+        params.append(audience)
+    if envelope is not None:
+        if audience is None:
+            raise ValueError("erasing one token by its envelope needs its audience")
+        sql += " AND kind = ? AND envelope = ?"
+        params.extend((TokenKind.ACCESS.value, envelope))
+    return Query(sql, tuple(params))
+
+
+def delete_leases(connection_id: str) -> Query:
+    """Delete every renewal lease of a connection."""
+    return Query("DELETE FROM token_leases WHERE connection_id = ?", (connection_id,))
+
+
+# ---------------------------------------------------------------------- connect sessions
+
+_SESSION_COLUMNS = (
+    "id, channel_id, redirect_uri, state, platforms, platform, store_url, ticket_hash, browser_hash, created_at, "
+    "expires_at, opened_at, attempt_owner, attempt_until, completed_at, connection_id"
+)
+_AUTHORIZATION_COLUMNS = (
+    "state_hash, platform, store_url, redirect_uri, authorization_origin, code_verifier, owner, browser_hash, "
+    "expires_at, used_at, credentials"
+)
+#: A session that can still be used at the time given as the parameter.
+_LIVE = "expires_at > ? AND completed_at IS NULL"
+
+
+def purge_connect_sessions(now: datetime) -> Query:
+    """Delete the connect sessions expired at *now*."""
+    return Query("DELETE FROM connect_sessions WHERE expires_at <= ?", (now,))
+
+
+def purge_authorizations(now: datetime) -> Query:
+    """Delete the OAuth states expired at *now*."""
+    return Query("DELETE FROM oauth_states WHERE expires_at <= ?", (now,))
+
+
+def count_live_sessions(channel_id: str, now: datetime) -> Query:
+    """Count the channel's connect sessions that are live at *now*."""
+    return Query(f"SELECT COUNT(*) AS n FROM connect_sessions WHERE channel_id = ? AND {_LIVE}", (channel_id, now))
+
+
+def insert_connect_session(session: StoredConnectSession) -> Query:
+    """Insert a new connect session (not opened, not spent)."""
+    return Query(
+        "INSERT INTO connect_sessions (id, channel_id, redirect_uri, state, platforms, platform, store_url, "
+        "ticket_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            session.id,
+            session.channel_id,
+            session.redirect_uri,
+            session.state,
+            json.dumps(list(session.platforms)),
+            session.platform,
+            session.store_url,
+            session.ticket_hash,
+            session.created_at,
+            session.expires_at,
+        ),
+    )
+
+
+def select_connect_session(session_id: str) -> Query:
+    """Select one connect session."""
+    return Query(f"SELECT {_SESSION_COLUMNS} FROM connect_sessions WHERE id = ?", (session_id,))
+
+
+def open_connect_session(session_id: str, ticket_hash: str, browser_hash: str, now: datetime) -> Query:
+    """Spend the ticket and bind the browser, only if the ticket is unused and the session live."""
+    return Query(
+        "UPDATE connect_sessions SET ticket_hash = NULL, opened_at = ?, browser_hash = ? "
+        f"WHERE id = ? AND ticket_hash = ? AND opened_at IS NULL AND {_LIVE}",
+        (now, browser_hash, session_id, ticket_hash, now),
+    )
+
+
+def update_connect_session(
+    session_id: str, platform: str | None, store_url: str | None, browser_hash: str, now: datetime
+) -> Query:
+    """Record the platform and store URL of a live session bound to *browser_hash*."""
+    return Query(
+        f"UPDATE connect_sessions SET platform = ?, store_url = ? WHERE id = ? AND browser_hash = ? AND {_LIVE}",
+        (platform, store_url, session_id, browser_hash, now),
+    )
+
+
+def claim_connect_attempt(session_id: str, owner: str, now: datetime, until: datetime) -> Query:
+    """Give *owner* the lease of checking a live session's credentials, if no one else holds it."""
+    return Query(
+        "UPDATE connect_sessions SET attempt_owner = ?, attempt_until = ? "
+        f"WHERE id = ? AND {_LIVE} AND (attempt_owner IS NULL OR attempt_owner = ? OR attempt_until <= ?)",
+        (owner, until, session_id, now, owner, now),
+    )
+
+
+def release_connect_attempt(session_id: str, owner: str) -> Query:
+    """End *owner*'s lease of checking a session's credentials."""
+    return Query(
+        "UPDATE connect_sessions SET attempt_owner = NULL, attempt_until = NULL WHERE id = ? AND attempt_owner = ?",
+        (session_id, owner),
+    )
+
+
+def complete_connect_session(session_id: str, connection_id: str, now: datetime) -> Query:
+    """Spend a session that is not spent yet, recording the connection it made."""
+    return Query(
+        "UPDATE connect_sessions SET completed_at = ?, connection_id = ?, attempt_owner = NULL, attempt_until = NULL "
+        "WHERE id = ? AND completed_at IS NULL",
+        (now, connection_id, session_id),
+    )
+
+
+def count_live_authorizations(now: datetime) -> Query:
+    """Count the OAuth states live at *now*."""
+    return Query("SELECT COUNT(*) AS n FROM oauth_states WHERE expires_at > ? AND used_at IS NULL", (now,))
+
+
+def delete_owner_authorizations(owner: str) -> Query:
+    """Delete every OAuth state of one owner (a newer one replaces them)."""
+    return Query("DELETE FROM oauth_states WHERE owner = ?", (owner,))
+
+
+def insert_authorization(authorization: StoredAuthorization) -> Query:
+    """Insert a new OAuth state."""
+    return Query(
+        f"INSERT INTO oauth_states ({_AUTHORIZATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            authorization.state_hash,
+            authorization.platform,
+            authorization.store_url,
+            authorization.redirect_uri,
+            authorization.authorization_origin,
+            authorization.code_verifier,
+            authorization.owner,
+            authorization.browser_hash,
+            authorization.expires_at,
+            authorization.used_at,
+            authorization.credentials,
+        ),
+    )
+
+
+def select_authorization(state_hash: str) -> Query:
+    """Select one OAuth state by the hash of its state."""
+    return Query(f"SELECT {_AUTHORIZATION_COLUMNS} FROM oauth_states WHERE state_hash = ?", (state_hash,))
+
+
+def claim_authorization(state_hash: str, now: datetime) -> Query:
+    """Spend an OAuth state, only if it is unused and unexpired."""
+    return Query(
+        "UPDATE oauth_states SET used_at = ? WHERE state_hash = ? AND used_at IS NULL AND expires_at > ?",
+        (now, state_hash, now),
+    )
+
+
+def deliver_authorization(state_hash: str, credentials: str, now: datetime) -> Query:
+    """Keep an approval flow's sealed credentials, only if none came yet and the state is unused and unexpired."""
+    return Query(
+        "UPDATE oauth_states SET credentials = ? "
+        "WHERE state_hash = ? AND credentials IS NULL AND used_at IS NULL AND expires_at > ?",
+        (credentials, state_hash, now),
     )
 
 

@@ -7,6 +7,11 @@ front (``BEGIN IMMEDIATE``) and wait up to ``busy_timeout`` for it, so several
 processes may share the file. The file is in WAL mode (readers do not block the
 writer), has foreign keys on, and is created with mode 0600; ``secure_delete``
 overwrites erased credentials on disk.
+
+The file's directory must exist: a mistyped path is refused rather than created
+(the hub creates its own default directory). A path that is a directory, a file that
+is not a SQLite database or is damaged, and a file that cannot be created or opened
+raise :class:`~storelink.ConfigurationError` naming the path and what to do.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from storelink.errors import ConfigurationError, StoreBusyError
 from storelink.store import sql
 from storelink.store.migrations import MIGRATIONS, Migration
 from storelink.store.sqlstore import DuplicateRowError, MissingParentError, Row, SQLStore
@@ -31,6 +37,10 @@ __all__ = ["SQLiteDriver", "SQLiteStore"]
 T = TypeVar("T")
 MEMORY = ":memory:"
 _DUPLICATE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+#: A file that is not a database, or a damaged one (extended codes start with these).
+_DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+#: Another connection holds the lock: not a problem of the file.
+_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 def _adapt(value: Any) -> Any:
@@ -39,6 +49,39 @@ def _adapt(value: Any) -> Any:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
     return value
+
+
+def _busy(path: str, waited: float) -> StoreBusyError:
+    return StoreBusyError(
+        f"the database file {path} stayed locked by another process for {waited:g} s; nothing was written"
+    )
+
+
+def _damaged(path: str, exc: sqlite3.DatabaseError) -> ConfigurationError:
+    return ConfigurationError(
+        f"the database file {path} is not a SQLite database, or it is damaged (SQLite says: {exc}); "
+        "use another database file (--db, STORELINK_DB), or restore this one from a backup"
+    )
+
+
+def _check_path(path: str) -> None:
+    """Refuse a database path that is a directory, or whose directory does not exist."""
+    file = Path(path)
+    if file.is_dir():
+        raise ConfigurationError(
+            f"the database path {path} is a directory; name a file, such as {file / 'storelink.db'}"
+        )
+    parent = file.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigurationError(
+            f"{parent}, the directory of the database file {path}, is not a directory; "
+            "choose a path in an existing directory"
+        )
+    if not parent.exists():
+        raise ConfigurationError(
+            f"the directory {parent} of the database file {path} does not exist, and storelink does not "
+            "create it; create it first, or choose a path in an existing directory"
+        )
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
@@ -86,6 +129,11 @@ class _SQLiteSession:
             raise
         await self._driver.run(lambda conn: conn.execute("COMMIT"))
 
+    async def lock(self, key: str) -> None:
+        # BEGIN IMMEDIATE took the database's write lock: every other writer, in this
+        # process or another, waits (busy_timeout) until this transaction ends.
+        return
+
     @contextlib.asynccontextmanager
     async def migration_lock(self) -> AsyncIterator[None]:
         # Each migration's BEGIN IMMEDIATE takes the write lock, and migrate() re-reads
@@ -115,11 +163,23 @@ class SQLiteDriver:
         self._closed = False
 
     def _connect(self) -> sqlite3.Connection:
-        if self._path != MEMORY and not os.path.exists(self._path):
-            Path(self._path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # SQLite gives its -wal and -shm files the mode of the database file.
-            os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
-        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        if self._path != MEMORY:
+            _check_path(self._path)
+            if not os.path.exists(self._path):
+                try:
+                    # SQLite gives its -wal and -shm files the mode of the database file.
+                    os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
+                except OSError as exc:
+                    raise ConfigurationError(
+                        f"cannot create the database file {self._path}: {exc.strerror or exc}; "
+                        "choose a path you can write to"
+                    ) from None
+        try:
+            conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            if (exc.sqlite_errorname or "").startswith(_BUSY):
+                raise
+            raise self._unusable(exc) from exc
         try:
             conn.row_factory = _dict_row
             conn.execute("PRAGMA foreign_keys = ON")
@@ -127,15 +187,37 @@ class SQLiteDriver:
             if self._path != MEMORY:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if (exc.sqlite_errorname or "").startswith(_BUSY):
+                raise
+            raise self._unusable(exc) from exc
         except BaseException:
             conn.close()
             raise
         return conn
 
+    def _unusable(self, exc: sqlite3.DatabaseError) -> ConfigurationError:
+        """Return the error to raise for *exc*, met while opening the file."""
+        if (exc.sqlite_errorname or "").startswith(_DAMAGED):
+            return _damaged(self._path, exc)
+        return ConfigurationError(
+            f"cannot open the database file {self._path} (SQLite says: {exc}); "
+            "check that it is a file you can read and write"
+        )
+
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            self._conn = self._connect()
-        return work(self._conn)
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            return work(self._conn)
+        except sqlite3.DatabaseError as exc:
+            # Damage can show only when a damaged page is first read, long after opening.
+            if (exc.sqlite_errorname or "").startswith(_DAMAGED):
+                raise _damaged(self._path, exc) from exc
+            if (exc.sqlite_errorname or "").startswith(_BUSY):
+                raise _busy(self._path, self._busy_timeout) from exc
+            raise
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run *work* with the connection on the worker thread (inside :meth:`session` only)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, Self
 
 import attrs
@@ -33,15 +34,24 @@ from storelink.store import sql
 from storelink.store.base import (
     UNSET,
     EnvelopeRow,
+    StoredAuthorization,
+    StoredConnectSession,
+    StoredToken,
     Submission,
     SubmissionState,
+    TokenClaim,
+    TokenKind,
     Unset,
+    authorization_from_row,
+    connect_session_from_row,
     connection_from_row,
     states,
     submission_from_row,
+    token_from_row,
     utc_now,
 )
 from storelink.store.migrations import MIGRATIONS, VERSION_TABLE, Migration, pending
+from storelink.vault.envelope import stored_key_id
 
 __all__ = ["Driver", "DuplicateRowError", "MissingParentError", "Row", "SQLStore", "Session"]
 
@@ -78,6 +88,14 @@ class Session(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Run the block in one transaction that may write: committed, or rolled back on error."""
+
+    async def lock(self, key: str) -> None:
+        """Inside :meth:`transaction`: exclude every other transaction that locks *key* until this one ends.
+
+        A backend whose write transactions exclude each other (SQLite's write lock)
+        needs to do nothing. The lock ends with the transaction, and with the database
+        connection if the process dies, so it never outlives its holder.
+        """
 
     def migration_lock(self) -> AbstractAsyncContextManager[None]:
         """Keep other processes from migrating while the block runs, where the database needs it.
@@ -119,11 +137,27 @@ async def _require_connection(session: Session, connection_id: str) -> None:
         raise ConnectionStateError(f"no connection {connection_id!r}")
 
 
+async def _forget_tokens(session: Session, connection_id: str) -> None:
+    await session.execute(sql.delete_tokens(connection_id, None, None))
+    await session.execute(sql.delete_leases(connection_id))
+
+
+def _when(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 async def _version(session: Session) -> int:
     row = await session.one(sql.SCHEMA_VERSION)
     if row is None:
         raise AssertionError("no row from the schema version query")
     return int(row["version"])
+
+
+def _checked(connection_id: str, row: Row) -> str:
+    """Return the envelope of a sealed credential row, refusing one whose key id column was altered."""
+    envelope: str = row["envelope"]
+    stored_key_id(envelope, row["key_id"], where=f"credential {row['field']!r} of connection {connection_id!r}")
+    return envelope
 
 
 class SQLStore:
@@ -229,9 +263,9 @@ class SQLStore:
         return attrs.evolve(conn, last_error=error)
 
     async def get_credentials(self, connection_id: str) -> tuple[dict[str, str], dict[str, str]]:
-        """Return ``(envelopes, plain)`` of the connection."""
+        """Return ``(envelopes, plain)`` of the connection, each envelope checked against its key id."""
         rows = await self._all(sql.select_credentials(connection_id))
-        envelopes = {r["field"]: r["envelope"] for r in rows if r["envelope"] is not None}
+        envelopes = {r["field"]: _checked(connection_id, r) for r in rows if r["envelope"] is not None}
         plain = {r["field"]: r["value"] for r in rows if r["envelope"] is None}
         return envelopes, plain
 
@@ -244,12 +278,15 @@ class SQLStore:
             async with self._transaction() as session:
                 await _require_connection(session, connection_id)
                 await session.execute(sql.delete_credentials(connection_id))
+                await _forget_tokens(session, connection_id)  # obtained with the old credentials
                 for query in credentials:
                     await session.execute(query)
 
     async def delete_credentials(self, connection_id: str) -> None:
-        """Erase every credential field of the connection."""
-        await self._write(sql.delete_credentials(connection_id))
+        """Erase every credential field of the connection, and its shared tokens."""
+        async with self._transaction() as session:
+            await session.execute(sql.delete_credentials(connection_id))
+            await _forget_tokens(session, connection_id)
 
     # ------------------------------------------------------------------ ledger
 
@@ -323,6 +360,150 @@ class SQLStore:
                     await _require_connection(session, connection_id)
                 await session.execute(query)
 
+    # ------------------------------------------------------------------ shared tokens
+
+    async def get_tokens(self, connection_id: str, audience: str) -> dict[TokenKind, StoredToken]:
+        """Return the stored tokens of *audience*, by kind."""
+        rows = await self._all(sql.select_tokens(connection_id, audience))
+        return {token.kind: token for token in map(token_from_row, rows)}
+
+    async def claim_token(
+        self, connection_id: str, audience: str, *, owner: str, now: datetime, lease: float
+    ) -> TokenClaim:
+        """Return the fresh tokens of *audience*, or the renewal lease, or who holds it until when."""
+        if lease <= 0:
+            raise ValueError(f"lease must be positive, got {lease}")
+        with _connection_must_exist(connection_id):
+            async with self._transaction() as session:
+                await session.lock(f"storelink.token.{connection_id}.{audience}")
+                rows = await session.all(sql.select_tokens(connection_id, audience))
+                tokens = {token.kind: token for token in map(token_from_row, rows)}
+                access = tokens.get(TokenKind.ACCESS)
+                if access is not None and access.fresh(now):
+                    return TokenClaim(tokens=tokens, granted=False)
+                held = await session.one(sql.select_lease(connection_id, audience))
+                if held is not None and held["owner"] != owner:
+                    until = _when(held["until"])
+                    if now < until:
+                        return TokenClaim(tokens=tokens, granted=False, busy_until=until)
+                await _require_connection(session, connection_id)
+                await session.execute(sql.take_lease(connection_id, audience, owner, now + timedelta(seconds=lease)))
+        return TokenClaim(tokens=tokens, granted=True)
+
+    async def save_tokens(self, tokens: Collection[StoredToken], *, owner: str) -> None:
+        """Store the renewed tokens of one audience and end *owner*'s lease, in one transaction."""
+        audiences = {(t.connection_id, t.audience) for t in tokens}
+        if len(audiences) != 1:
+            raise ValueError(f"save_tokens takes the tokens of exactly one audience, got {len(audiences)}")
+        ((connection_id, audience),) = audiences
+        now = utc_now()
+        queries = [sql.upsert_token(token, now) for token in tokens]
+        with _connection_must_exist(connection_id):
+            async with self._transaction() as session:
+                await session.lock(f"storelink.token.{connection_id}.{audience}")
+                await _require_connection(session, connection_id)
+                for query in queries:
+                    await session.execute(query)
+                await session.execute(sql.release_lease(connection_id, audience, owner))
+
+    async def release_token_lease(self, connection_id: str, audience: str, *, owner: str) -> None:
+        """End *owner*'s renewal lease of *audience*."""
+        await self._write(sql.release_lease(connection_id, audience, owner))
+
+    async def delete_tokens(
+        self, connection_id: str, audience: str | None = None, *, envelope: str | None = None
+    ) -> int:
+        """Erase the connection's tokens, those of one audience, or one access token."""
+        return await self._write(sql.delete_tokens(connection_id, audience, envelope))
+
+    # ------------------------------------------------------------------ connect sessions
+
+    async def create_connect_session(self, session: StoredConnectSession, *, limit: int, now: datetime) -> bool:
+        """Purge what expired, then add *session* if its channel has fewer than *limit* live ones."""
+        exists = ConnectionStateError(f"connect session {session.id!r} already exists")
+        try:
+            async with self._transaction() as session_db:
+                await session_db.lock(f"storelink.connect.{session.channel_id}")
+                await session_db.execute(sql.purge_connect_sessions(now))
+                await session_db.execute(sql.purge_authorizations(now))
+                row = await session_db.one(sql.count_live_sessions(session.channel_id, now))
+                if row is not None and int(row["n"]) >= limit:
+                    return False
+                await session_db.execute(sql.insert_connect_session(session))
+        except DuplicateRowError:
+            raise exists from None
+        return True
+
+    async def get_connect_session(self, session_id: str) -> StoredConnectSession | None:
+        """Return the connect session, or ``None``."""
+        row = await self._one(sql.select_connect_session(session_id))
+        return None if row is None else connect_session_from_row(row)
+
+    async def open_connect_session(
+        self, session_id: str, *, ticket_hash: str, browser_hash: str, now: datetime
+    ) -> bool:
+        """Spend the ticket and bind the browser, if the ticket is still unused (one winner)."""
+        return await self._write(sql.open_connect_session(session_id, ticket_hash, browser_hash, now)) == 1
+
+    async def update_connect_session(
+        self, session_id: str, *, platform: str | None, store_url: str | None, browser_hash: str, now: datetime
+    ) -> bool:
+        """Record the platform and store URL of a live session bound to *browser_hash*."""
+        return await self._write(sql.update_connect_session(session_id, platform, store_url, browser_hash, now)) == 1
+
+    async def claim_connect_attempt(
+        self, session_id: str, *, owner: str, now: datetime, lease: float
+    ) -> StoredConnectSession | None:
+        """Take the lease of checking the session's credentials if it is free; return the session."""
+        if lease <= 0:
+            raise ValueError(f"lease must be positive, got {lease}")
+        until = now + timedelta(seconds=lease)
+        async with self._transaction() as session:
+            await session.execute(sql.claim_connect_attempt(session_id, owner, now, until))
+            row = await session.one(sql.select_connect_session(session_id))
+        return None if row is None else connect_session_from_row(row)
+
+    async def release_connect_attempt(self, session_id: str, *, owner: str) -> None:
+        """End *owner*'s lease of checking the session's credentials."""
+        await self._write(sql.release_connect_attempt(session_id, owner))
+
+    async def complete_connect_session(self, session_id: str, *, connection_id: str, now: datetime) -> bool:
+        """Spend the session, once."""
+        return await self._write(sql.complete_connect_session(session_id, connection_id, now)) == 1
+
+    async def begin_authorization(self, authorization: StoredAuthorization, *, limit: int, now: datetime) -> bool:
+        """Purge expired states and the owner's earlier ones, then add *authorization* if there is room."""
+        async with self._transaction() as session:
+            await session.lock("storelink.oauth-states")
+            await session.execute(sql.purge_authorizations(now))
+            if authorization.owner is not None:
+                await session.execute(sql.delete_owner_authorizations(authorization.owner))
+            row = await session.one(sql.count_live_authorizations(now))
+            if row is not None and int(row["n"]) >= limit:
+                return False
+            await session.execute(sql.insert_authorization(authorization))
+        return True
+
+    async def get_authorization(self, state_hash: str) -> StoredAuthorization | None:
+        """Return the OAuth state with this hash, or ``None``."""
+        row = await self._one(sql.select_authorization(state_hash))
+        return None if row is None else authorization_from_row(row)
+
+    async def deliver_authorization(self, state_hash: str, *, credentials: str, now: datetime) -> bool:
+        """Keep the sealed credentials if the state has none yet and is unused and unexpired."""
+        return await self._write(sql.deliver_authorization(state_hash, credentials, now)) == 1
+
+    async def claim_authorization(self, state_hash: str, *, now: datetime) -> bool:
+        """Spend the OAuth state if it is unused and unexpired (one winner)."""
+        return await self._write(sql.claim_authorization(state_hash, now)) == 1
+
+    async def purge_connect(self, now: datetime) -> int:
+        """Erase the connect sessions and OAuth states expired at *now*."""
+        async with self._transaction() as session:
+            sessions = await session.execute(sql.purge_connect_sessions(now))
+            states = await session.execute(sql.purge_authorizations(now))
+        return sessions + states
+
     # ------------------------------------------------------------------ key rotation
 
     async def count_by_key(self) -> dict[str, int]:
@@ -332,9 +513,12 @@ class SQLStore:
     async def iter_envelopes(
         self, after: tuple[str, str] | None = None, limit: int = 500, *, exclude_key: str | None = None
     ) -> list[EnvelopeRow]:
-        """Return a batch of sealed credentials after *after*."""
+        """Return a batch of sealed credentials after *after*, each checked against its key id."""
         query = sql.iter_envelopes(after, limit, exclude_key)
-        return [EnvelopeRow(**row) for row in await self._all(query)]
+        rows = await self._all(query)
+        for row in rows:
+            _checked(row["connection_id"], row)
+        return [EnvelopeRow(**row) for row in rows]
 
     async def swap_envelope(self, connection_id: str, field: str, old: str, new: str) -> bool:
         """Replace one envelope if it is still *old*."""

@@ -6,9 +6,12 @@ suite then checks the plugin through the core's real machinery (the registry, th
 HTTP runtime with its token handling and retries, the page loop) and reports every
 broken rule as a :class:`ContractViolation` that names the hook and what to change.
 
-Also here: :class:`FakeClock` (the core's clock, moved by hand), :class:`Recorder`
-and :class:`ReplayTransport` (scrubbed recordings of a real platform, served back),
-and :func:`model_problems` (deep validation of a returned model).
+Also here: :func:`runtime_for` (the core's real HTTP runtime over any transport, for
+a plugin's hook tests) and :class:`RecordingTransport`, :class:`FakeClock` (the core's
+clock, moved by hand), :class:`Recorder` and :class:`ReplayTransport` (scrubbed
+recordings of a real platform, served back), :class:`OAuthSimulator` (what a
+simulator offers so the OAuth rules can play the platform's approve step), and
+:func:`model_problems` (deep validation of a returned model).
 
 The names load on first use, so the pytest plugin (:mod:`storelink.testing.pytest_plugin`,
 loaded in every pytest run) imports nothing heavy.
@@ -23,19 +26,24 @@ if TYPE_CHECKING:
     from storelink.testing.checks import ContractViolation, UrlCase
     from storelink.testing.contract import PlatformContract
     from storelink.testing.fakes import FakeClock, FaultTransport
+    from storelink.testing.oauth import OAuthSimulator
     from storelink.testing.recording import Recorder, ReplayMiss, ReplayTransport, scrub_exchange
+    from storelink.testing.runtime import RecordingTransport, runtime_for
     from storelink.testing.validity import model_problems
 
 __all__ = [
     "ContractViolation",
     "FakeClock",
     "FaultTransport",
+    "OAuthSimulator",
     "PlatformContract",
     "Recorder",
+    "RecordingTransport",
     "ReplayMiss",
     "ReplayTransport",
     "UrlCase",
     "model_problems",
+    "runtime_for",
     "scrub_exchange",
 ]
 
@@ -45,10 +53,13 @@ _HOMES = {
     "PlatformContract": "contract",
     "FakeClock": "fakes",
     "FaultTransport": "fakes",
+    "OAuthSimulator": "oauth",
     "Recorder": "recording",
     "ReplayMiss": "recording",
     "ReplayTransport": "recording",
     "scrub_exchange": "recording",
+    "RecordingTransport": "runtime",
+    "runtime_for": "runtime",
     "model_problems": "validity",
 }
 

@@ -131,7 +131,7 @@ def check_platform_info(platform: Platform, slug: str) -> PlatformInfo:
                 "say what the field is and where the merchant finds it",
             )
     try:
-        StoreURL(origin=info.store_url_example)
+        StoreURL.parse(info.store_url_example)
     except ValueError as exc:
         raise ContractViolation(
             "platform_info", "store URL example", str(exc), "give store_url_example as https://host"
@@ -139,11 +139,43 @@ def check_platform_info(platform: Platform, slug: str) -> PlatformInfo:
     return info
 
 
+_OAUTH_HOOKS = ("build_authorization_url", "verify_callback", "complete_authorization")
+
+
 def check_capabilities(platform: Platform) -> None:
-    """Check that the declared capabilities match the hooks the plugin implements."""
+    """Check that the declared capabilities (and OAuth flow) match the hooks the plugin implements."""
     for hook in ("authenticate", "check_access"):
         if not platform.implements(hook):
             raise ContractViolation(hook, "required hooks", "is not implemented", "every platform must implement it")
+    oauth = platform.info.oauth is not None
+    for hook in _OAUTH_HOOKS:
+        required = hook != "verify_callback"
+        if oauth and required and not platform.implements(hook):
+            raise ContractViolation(
+                hook,
+                "OAuth hooks",
+                "is not implemented, but platform_info() declares an OAuth flow (PlatformInfo.oauth)",
+                "implement build_authorization_url and complete_authorization, or drop PlatformInfo.oauth",
+            )
+        if hook == "build_authorization_url" and platform.info.approval is not None:
+            continue  # an approval flow builds its URL with it too
+        if not oauth and platform.implements(hook):
+            raise ContractViolation(
+                hook,
+                "OAuth hooks",
+                "is implemented, but platform_info() declares no OAuth flow, so the core never calls it",
+                "declare PlatformInfo.oauth=OAuthFlow(...), or remove the hook",
+            )
+    approval = platform.info.approval is not None
+    for hook in ("build_authorization_url", "receive_credentials"):
+        if approval != platform.implements(hook) and (approval or hook == "receive_credentials"):
+            raise ContractViolation(
+                hook,
+                "approval hooks",
+                "does not match platform_info(): an approval flow (PlatformInfo.approval) needs "
+                "build_authorization_url and receive_credentials, and receive_credentials needs the flow",
+                "implement both hooks with PlatformInfo.approval, or neither without it",
+            )
     declared = platform.info.capabilities
     for capability, hooks in CAPABILITY_HOOKS.items():
         for hook in hooks:
@@ -195,18 +227,18 @@ def check_url_case(platform: Platform, case: UrlCase) -> None:
     if case.expected is None:
         if not isinstance(result, StoreURLError):
             raise ContractViolation(
-                "normalize_store_url", "golden cases", f"accepted {case.raw!r} as {result.origin!r}", "refuse it"
+                "normalize_store_url", "golden cases", f"accepted {case.raw!r} as {result.url!r}", "refuse it"
             )
         return
     if isinstance(result, StoreURLError):
         raise ContractViolation(
             "normalize_store_url", "golden cases", f"refused {case.raw!r} ({result})", f"return {case.expected!r}"
         )
-    if result.origin != case.expected:
+    if result.url != case.expected:
         raise ContractViolation(
             "normalize_store_url",
             "golden cases",
-            f"made {result.origin!r} of {case.raw!r}",
+            f"made {result.url!r} of {case.raw!r}",
             f"return {case.expected!r}",
         )
     check_idempotent(platform, result, case.allow_loopback)
@@ -214,11 +246,11 @@ def check_url_case(platform: Platform, case: UrlCase) -> None:
 
 def check_idempotent(platform: Platform, url: StoreURL, allow_loopback: bool) -> None:
     """Check that normalising *url* again returns it unchanged."""
-    again = normalize_or_error(platform, url.origin, allow_loopback)
+    again = normalize_or_error(platform, url.url, allow_loopback)
     if again != url:
-        shown = f"refused it ({again})" if isinstance(again, StoreURLError) else f"made {again.origin!r}"
+        shown = f"refused it ({again})" if isinstance(again, StoreURLError) else f"made {again.url!r}"
         raise ContractViolation(
-            "normalize_store_url", "idempotent", f"normalising its own result {url.origin!r} {shown}", "return it as is"
+            "normalize_store_url", "idempotent", f"normalising its own result {url.url!r} {shown}", "return it as is"
         )
 
 

@@ -36,20 +36,26 @@ platform needs):
 - ``recordings``: a directory of recordings. With ``pytest --storelink-record`` each
   test runs against ``transport`` and writes its scrubbed exchanges there; without
   it, each test replays its recording and ``transport`` is not used.
+- ``oauth_app`` / ``oauth_approve`` / ``redirect_uri``: for a platform that declares
+  ``PlatformInfo.oauth``, the channel's app credentials, the merchant's approve step
+  (authorization URL in, callback URL out) and the channel's redirect URI. The first
+  two default to the simulator's ``app_credentials()`` and ``approve(url)``
+  (:class:`~storelink.testing.oauth.OAuthSimulator`).
 
 Class attributes tune the suite: ``url_examples`` (generated addresses per property),
 ``max_pages`` (a walk longer than this is taken for a loop) and
 ``deduplicates_references`` (``False`` if the platform itself cannot refuse a repeated
 order reference; the core's order ledger then is the only guard).
 
-A test whose capability the platform does not declare is skipped, saying so.
+A test whose capability the platform does not declare is skipped, saying so; so are
+the OAuth rules (``test_oauth_*``) for a platform onboarded with its credential form.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,10 +65,11 @@ import pytest
 from storelink.models import Capability, OrderDraft
 from storelink.plugins import Platform, Registry
 from storelink.simulation import Simulator
-from storelink.testing import checks, live, reads
+from storelink.testing import checks, live, oauth, reads
 from storelink.testing.checks import UrlCase
 from storelink.testing.fakes import FakeClock
 from storelink.testing.harness import Harness
+from storelink.testing.oauth import OAuthRun, OAuthSimulator
 from storelink.testing.properties import check_url_properties
 from storelink.testing.recording import Recorder, ReplayTransport
 
@@ -79,6 +86,16 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 def _needs(platform: Platform, capability: Capability) -> None:
     if capability not in platform.info.capabilities:
         pytest.skip(f"the platform does not declare Capability.{capability.name}")
+
+
+def _oauth_simulator(simulator: object) -> OAuthSimulator:
+    if not isinstance(simulator, OAuthSimulator):
+        pytest.fail(
+            "the OAuth rules need the platform's approve step: give the simulator app_credentials() and "
+            "approve(authorization_url) -> callback URL (storelink.testing.oauth.OAuthSimulator), or override "
+            "the oauth_app and oauth_approve fixtures"
+        )
+    return simulator
 
 
 class PlatformContract:
@@ -153,6 +170,21 @@ class PlatformContract:
         """Return a directory of recordings to replay (or to write with ``--storelink-record``)."""
         return None
 
+    @pytest.fixture
+    def oauth_app(self, simulator: Simulator | None) -> Mapping[str, str]:
+        """Return the channel's app credentials on the test platform (default: the simulator's)."""
+        return _oauth_simulator(simulator).app_credentials()
+
+    @pytest.fixture
+    def oauth_approve(self, simulator: Simulator | None) -> Callable[[str], str]:
+        """Return the merchant's approve step: authorization URL in, callback URL out (default: the simulator's)."""
+        return _oauth_simulator(simulator).approve
+
+    @pytest.fixture
+    def redirect_uri(self) -> str:
+        """Return the channel's redirect URI, sent in the authorization URL and the code exchange."""
+        return oauth.REDIRECT_URI
+
     # ------------------------------------------------------------------ the kit's fixtures
 
     @pytest.fixture
@@ -205,6 +237,22 @@ class PlatformContract:
         if recorder is not None:
             recorder.save()
         _run(target.aclose())
+
+    @pytest.fixture
+    def oauth_contract(
+        self, request: pytest.FixtureRequest, contract_platform: Platform, recordings: Path | None
+    ) -> OAuthRun:
+        """Return the OAuth rules' run: the harness, the app, the approve step (skips a platform without OAuth)."""
+        flow = contract_platform.info.oauth
+        if flow is None:
+            pytest.skip("the platform declares no OAuth flow (PlatformInfo.oauth is None): it onboards with its form")
+        if recordings is not None:
+            pytest.skip("the OAuth rules play the platform's approve step on a simulator, not on recordings")
+        harness: Harness = request.getfixturevalue("contract")
+        values: Mapping[str, str] = request.getfixturevalue("oauth_app")
+        app = flow.app_credentials.parse(values)
+        approve: Callable[[str], str] = request.getfixturevalue("oauth_approve")
+        return OAuthRun(harness=harness, app=app, approve=approve, redirect_uri=request.getfixturevalue("redirect_uri"))
 
     # ------------------------------------------------------------------ pure rules
 
@@ -260,6 +308,26 @@ class PlatformContract:
         """No credential or token appears in any log record or error, on success or failure."""
         _run(live.check_no_secret_leaks(contract, sample_drafts))
 
+    # ------------------------------------------------------------------ OAuth onboarding
+
+    def test_oauth_authorization_url(self, oauth_contract: OAuthRun) -> None:
+        """The authorization URL is absolute https, carries the state, exact redirect URI and scopes, and no secret."""
+        oauth.check_authorization_url(oauth_contract)
+
+    def test_oauth_callback_verification(self, oauth_contract: OAuthRun) -> None:
+        """verify_callback accepts the genuine callback and refuses one tampered, extended, stripped or repeated."""
+        if not oauth_contract.harness.platform.implements("verify_callback"):
+            pytest.skip("the platform does not implement verify_callback: only the core's callback checks apply")
+        oauth.check_callback_verification(oauth_contract)
+
+    def test_oauth_code_exchange(self, oauth_contract: OAuthRun) -> None:
+        """A genuine code gives credentials that authenticate; a used code or a wrong client secret is refused."""
+        _run(oauth.check_code_exchange(oauth_contract))
+
+    def test_oauth_no_secret_in_logs_or_errors(self, oauth_contract: OAuthRun) -> None:
+        """No client secret, code, verifier or token appears in a log, an error or a repr during onboarding."""
+        _run(oauth.check_no_oauth_leaks(oauth_contract))
+
     # ------------------------------------------------------------------ reads
 
     @pytest.mark.parametrize(
@@ -276,6 +344,20 @@ class PlatformContract:
         """The list hook pages to the end through the core's loop, each record once, each page valid."""
         _needs(contract.platform, capability)
         _run(reads.walk(contract, hook, max_pages=self.max_pages, expected=expected_counts.get(hook)))
+
+    @pytest.mark.parametrize(
+        ("hook", "capability"),
+        [
+            ("fetch_products", Capability.PRODUCTS),
+            ("fetch_orders", Capability.ORDERS),
+            ("fetch_inventory", Capability.INVENTORY),
+        ],
+    )
+    def test_list_resumes_from_a_stored_cursor(self, contract: Harness, hook: str, capability: Capability) -> None:
+        """Every cursor survives its text form, and a walk resumed from a middle one yields exactly the rest."""
+        _needs(contract.platform, capability)
+        if not _run(reads.check_resume(contract, hook, max_pages=self.max_pages)):
+            pytest.skip(f"{hook} returned one page from the test store: seed more records to check resuming")
 
     def test_fetch_orders_since(self, contract: Harness) -> None:
         """fetch_orders(since=...) returns exactly the orders changed at or after since."""

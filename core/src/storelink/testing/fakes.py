@@ -18,7 +18,12 @@ __all__ = ["FakeClock", "Fault", "FaultTransport", "bearer_of", "json_response"]
 
 
 class FakeClock:
-    """A monotonic clock that moves only when told to, or when something sleeps on it.
+    """A clock that moves only when told to, or when something sleeps on it.
+
+    It is a monotonic clock (:meth:`monotonic`, :meth:`sleep`) for runtimes, hubs and
+    token managers, and it is callable, so it also serves where a function returning
+    the time is expected (the connect service's session clock). A test moves it with
+    :meth:`advance` or by setting :attr:`now`; it never goes back.
 
     :param start: The initial reading, in seconds.
     """
@@ -28,8 +33,26 @@ class FakeClock:
         #: Every duration passed to :meth:`sleep`, in order.
         self.sleeps: list[float] = []
 
+    @property
+    def now(self) -> float:
+        """The current reading; setting it moves the clock there (forward only)."""
+        return self._now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self.advance(value - self._now)
+
+    @property
+    def slept(self) -> float:
+        """The total of every duration slept, in seconds."""
+        return sum(max(s, 0.0) for s in self.sleeps)
+
     def monotonic(self) -> float:
         """Return the current reading."""
+        return self._now
+
+    def __call__(self) -> float:
+        """Return the current reading (the clock as a time function)."""
         return self._now
 
     def advance(self, seconds: float) -> None:
@@ -79,10 +102,18 @@ class FaultTransport(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def bearer_of(request: httpx.Request) -> str | None:
-    """Return the token or key in *request*'s ``Authorization: Bearer`` header, if any."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return value if scheme.lower() == "bearer" and value else None
+def bearer_of(request: httpx.Request, *, header: str = "Authorization", prefix: str = "Bearer ") -> str | None:
+    """Return the token or key in *request*'s ``Authorization: Bearer`` header, if any.
+
+    :param header: The header the platform's tokens travel in (``PlatformInfo.token_header``).
+    :param prefix: What precedes the token there (``PlatformInfo.token_prefix``; ``""``: none).
+    """
+    value = request.headers.get(header, "")
+    if prefix:
+        if value[: len(prefix)].lower() != prefix.lower():
+            return None
+        value = value[len(prefix) :]
+    return value or None
 
 
 def json_response(status: int, body: object, request: httpx.Request) -> httpx.Response:

@@ -111,14 +111,15 @@ class Harness:
     def runtime(self, *, credentials: Credentials | None = None, attempts: int = 2) -> ConnectionRuntime:
         """Return a new runtime for the test store (close it with ``async with``).
 
-        :param credentials: Defaults to the valid ones.
+        :param credentials: Defaults to the valid ones; ``Credentials({})`` opens a runtime
+            without any, as the core's for an OAuth code exchange.
         :param attempts: Attempts per operation; the fake clock makes back-off instant.
         """
         return ConnectionRuntime(
             platform=self.platform,
             connection_id="contract",
             store_url=self.store_url,
-            credentials=credentials or self.credentials,
+            credentials=self.credentials if credentials is None else credentials,
             settings=self.settings,
             egress=EgressPolicy.for_tests(),
             config=HttpConfig(retry=RetryConfig(attempts=attempts)),

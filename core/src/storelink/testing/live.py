@@ -62,9 +62,15 @@ def data_calls(h: Harness, drafts: Sequence[OrderDraft]) -> list[tuple[str, dict
     return calls
 
 
+def token_of(h: Harness, request: httpx.Request) -> str | None:
+    """Return the secret *request* carries where the platform's tokens go, if any."""
+    info = h.platform.info
+    return bearer_of(request, header=info.token_header, prefix=info.token_prefix)
+
+
 def _to_token_holders(h: Harness) -> Callable[[httpx.Request], bool]:
     """Return a test of whether a request carries a token the core obtained (a data request)."""
-    return lambda request: bearer_of(request) in {t.value.reveal() for t, _ in h.tokens}
+    return lambda request: token_of(h, request) in {t.value.reveal() for t, _ in h.tokens}
 
 
 async def check_authenticate(h: Harness) -> None:
@@ -200,7 +206,7 @@ async def check_reauthenticates_on_401(h: Harness) -> None:
         answered: list[httpx.Request] = []
 
         def once(request: httpx.Request) -> httpx.Response | None:
-            if answered or bearer_of(request) != stale:
+            if answered or token_of(h, request) != stale:
                 return None
             answered.append(request)
             return json_response(401, {"error": "token revoked by the contract suite"}, request)

@@ -3,6 +3,12 @@
 Every list hook is walked to its end by the core's own page loop
 (:func:`storelink.paging.iterate_pages`, with its guard against repeated cursors),
 and each page is checked: valid models, no record twice, the reported total kept.
+A walk can also start from a stored cursor (:func:`check_resume`): every cursor a
+walk hands out survives :func:`~storelink.cursor_to_str` and
+:func:`~storelink.cursor_from_str`, and a walk resumed from one in the middle, in a
+new session, returns exactly the records after it. That is how ``storelink sync``
+resumes, and the only way an opaque token (a :class:`~storelink.TokenCursor`, with no
+total to check against) shows that it moves on correctly.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
-from storelink.errors import ConflictError, NotFoundError, PluginError, RejectedError, StorelinkError
-from storelink.models import Cursor, InventoryLevel, Order, OrderDraft, Page
+from storelink.codec import cursor_from_str, cursor_to_str
+from storelink.errors import ConflictError, InputError, NotFoundError, PluginError, RejectedError, StorelinkError
+from storelink.models import Cursor, InventoryLevel, Order, OrderDraft, Page, TokenCursor
 from storelink.paging import PagingConfig, iterate_pages
 from storelink.testing.checks import ContractViolation, check_models
 from storelink.testing.harness import Harness
@@ -26,6 +33,7 @@ __all__ = [
     "check_get_order",
     "check_inventory_by_sku",
     "check_orders_since",
+    "check_resume",
     "check_shipping_methods",
     "walk",
 ]
@@ -48,10 +56,11 @@ LIST_HOOKS: dict[str, dict[str, Any]] = {
 
 @frozen
 class Walk:
-    """What a full walk of a list hook returned."""
+    """What a walk of a list hook returned: its pages, their items, and where to resume after each page."""
 
     pages: list[Page[Any]]
     items: list[Any]
+    resumes: list[Cursor | None] = field(factory=list)
 
 
 def _repeat(hook: str, pages: Sequence[Page[Any]], exc: PluginError) -> ContractViolation:
@@ -67,10 +76,19 @@ def _repeat(hook: str, pages: Sequence[Page[Any]], exc: PluginError) -> Contract
     )
 
 
-async def walk(h: Harness, hook: str, *, max_pages: int, expected: int | None = None, **kwargs: Any) -> Walk:
+async def walk(
+    h: Harness,
+    hook: str,
+    *,
+    max_pages: int,
+    expected: int | None = None,
+    start: Cursor | None = None,
+    **kwargs: Any,
+) -> Walk:
     """Walk *hook* to its end through the core's page loop, checking every page.
 
     :param expected: How many records the test store holds, when the test knows.
+    :param start: Resume from this cursor (a new runtime, as a later run would).
     :raises ContractViolation: A page is invalid, repeats a record or a cursor, the
         walk does not end, or the count disagrees with the total or *expected*.
     """
@@ -92,11 +110,13 @@ async def walk(h: Harness, hook: str, *, max_pages: int, expected: int | None = 
             return page
 
         pages: list[Page[Any]] = []
+        resumes: list[Cursor | None] = []
         try:
-            async for page, _resume in iterate_pages(
-                fetch, plugin=h.slug, hook=hook, config=PagingConfig(max_pages=max_pages)
+            async for page, resume in iterate_pages(
+                fetch, plugin=h.slug, hook=hook, start=start, config=PagingConfig(max_pages=max_pages)
             ):
                 pages.append(page)
+                resumes.append(resume)
         except PluginError as exc:
             raise _repeat(hook, fetched, exc) from exc
     first_seen: dict[Hashable, int] = {}
@@ -115,7 +135,7 @@ async def walk(h: Harness, hook: str, *, max_pages: int, expected: int | None = 
             first_seen[key] = number
             items.append(item)
     totals = {page.total for page in pages if page.total is not None}
-    if totals and totals != {len(items)}:
+    if totals and start is None and totals != {len(items)}:
         raise ContractViolation(
             hook,
             "every record once",
@@ -129,11 +149,76 @@ async def walk(h: Harness, hook: str, *, max_pages: int, expected: int | None = 
             f"returned {len(items)} records in {len(pages)} pages; the test store holds {expected}",
             "page until the platform says the list ended",
         )
-    if not items:
+    if not items and start is None:
         raise ContractViolation(
             hook, "test data", "returned no records from the test store", "seed the test store so the hook is exercised"
         )
-    return Walk(pages=pages, items=items)
+    return Walk(pages=pages, items=items, resumes=resumes)
+
+
+def _round_trip(hook: str, number: int, cursor: Cursor) -> Cursor:
+    """Return *cursor* written by :func:`cursor_to_str` and read back, checking it survived."""
+    try:
+        again = cursor_from_str(cursor_to_str(cursor))
+    except (InputError, TypeError, ValueError) as exc:
+        raise ContractViolation(
+            hook,
+            "cursor round trip",
+            f"the cursor after page {number} ({cursor!r}) cannot be stored as text: {exc}",
+            "return Page.next as a TokenCursor holding the platform's token (a string) or an OffsetCursor",
+        ) from exc
+    if again != cursor:
+        raise ContractViolation(
+            hook,
+            "cursor round trip",
+            f"the cursor after page {number} came back as {again!r} from its text form, not {cursor!r}",
+            "return a plain TokenCursor or OffsetCursor, not a subclass or a wrapper",
+        )
+    return again
+
+
+async def check_resume(h: Harness, hook: str, *, max_pages: int) -> bool:
+    """Check that every cursor of a walk round-trips as text, and that resuming from one yields exactly the rest.
+
+    The walk is resumed, in a new runtime, after its middle page (the cursor stored and
+    read back as ``storelink sync`` keeps it).
+
+    :return: Whether a cursor could be resumed from (``False``: the list fits one page).
+    :raises ContractViolation: A cursor does not survive its text form, or the resumed
+        walk repeats, misses, adds or reorders records.
+    """
+    full = await walk(h, hook, max_pages=max_pages)
+    for number, cursor in enumerate(full.resumes, start=1):
+        if cursor is not None:
+            _round_trip(hook, number, cursor)
+    if len(full.pages) < 2:
+        return False
+    middle = len(full.pages) // 2
+    resume = full.resumes[middle - 1]
+    if resume is None:  # the core's loop stops at a page without a next cursor
+        return False
+    cursor = _round_trip(hook, middle, resume)
+    before = sum(len(page.items) for page in full.pages[:middle])
+    expected = [_identity(item) for item in full.items[before:]]
+    rest = [_identity(item) for item in (await walk(h, hook, max_pages=max_pages, start=cursor)).items]
+    kind = "token" if isinstance(cursor, TokenCursor) else "offset"
+    if rest != expected:
+        got, wanted = set(rest), set(expected)
+        missing = [key for key in expected if key not in got]
+        extra = [key for key in rest if key not in wanted]
+        if extra:
+            problem = f"returned {extra[0]!r}, which the walk had before the cursor or never"
+        elif missing:
+            problem = f"left out {missing[0]!r}, which the walk returned after the cursor"
+        else:
+            problem = "returned the records after the cursor in another order"
+        raise ContractViolation(
+            hook,
+            "resume from a cursor",
+            f"resumed from the {kind} cursor after page {middle} of {len(full.pages)} ({cursor!r}), it {problem}",
+            "make the cursor alone say where the next page starts: no state kept between calls or in the session",
+        )
+    return True
 
 
 def _stamp(order: Order) -> datetime | None:

@@ -5,7 +5,7 @@
 - :class:`Vault`: ``seal``/``open`` of one credential field, in a self-describing
   envelope that names its key (:mod:`storelink.vault.envelope`).
 - Rotation: :func:`rotate_keys`, :func:`rewrap`, :func:`add_key`,
-  :func:`activate_key`, :func:`retire_key`, :func:`list_keys`
+  :func:`activate_key`, :func:`retire_key`, :func:`list_keys`, :func:`count_envelopes`
   (:mod:`storelink.vault.rotation`).
 
 See ``docs/vault.md`` for the key ring format, the rotation runbook and backups.
@@ -20,6 +20,7 @@ from storelink.vault.rotation import (
     RotationReport,
     activate_key,
     add_key,
+    count_envelopes,
     list_keys,
     retire_key,
     rewrap,
@@ -35,6 +36,7 @@ __all__ = [
     "Vault",
     "activate_key",
     "add_key",
+    "count_envelopes",
     "key_id",
     "list_keys",
     "retire_key",

@@ -18,6 +18,11 @@ the encoding unambiguous (``("ab", "c")`` and ``("a", "bc")`` differ), so a ciph
 copied to another connection, platform or field fails to open, as does any change to
 any byte of the envelope.
 
+The key id is authenticated (it is in the header), but a store also keeps it in a
+column of its own, to count rows per key. :func:`stored_key_id` checks that the two
+agree, and a store calls it on every sealed row it reads: a row whose column names
+another key than its envelope was altered, and is refused.
+
 The AES key of each ring key is derived from it with HKDF (purpose
 ``storelink/vault/aes-256-gcm/v1``), so the ring can serve other purposes without
 key reuse.
@@ -37,7 +42,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from storelink.errors import UnknownKeyError, VaultError
 from storelink.vault.keyring import KeyRing
 
-__all__ = ["NONCE_SIZE", "TAG_SIZE", "VERSION", "Vault", "key_id"]
+__all__ = ["NONCE_SIZE", "TAG_SIZE", "VERSION", "Vault", "key_id", "stored_key_id"]
 
 #: The envelope format version, its first two bytes.
 VERSION = b"e1"
@@ -79,6 +84,39 @@ def key_id(envelope: str) -> str:
     :raises VaultError: *envelope* is not a well-formed envelope.
     """
     return _Parts(envelope).kid
+
+
+def stored_key_id(envelope: str, recorded: object, *, where: str) -> str:
+    """Return the key id inside *envelope*, once it is checked to be *recorded*.
+
+    *recorded* is the key id a store keeps beside the envelope (its ``key_id``
+    column). The envelope's own id is the one that counts (it is authenticated); a
+    column that disagrees means the row was altered, so nothing from it is trusted.
+
+    :param envelope: The stored envelope.
+    :param recorded: The key id stored with it.
+    :param where: The row, for the error: ``credential 'application_key' of
+        connection 'c-42'``.
+    :raises VaultError: *envelope* is malformed, or names another key than *recorded*.
+    """
+    try:
+        kid = _Parts(envelope).kid
+    except VaultError as exc:
+        raise VaultError(f"{where}: {exc.message}") from None
+    if recorded != kid:
+        raise VaultError(
+            f"{where} was altered: its row names {_shown(recorded)} but its envelope was sealed with key {kid!r}"
+        )
+    return kid
+
+
+def _shown(recorded: object) -> str:
+    """Name a stored key id in a message, without echoing whatever an altered row holds."""
+    if recorded is None:
+        return "no key"
+    if isinstance(recorded, str) and len(recorded) <= 64 and recorded.isascii() and recorded.isprintable():
+        return f"key {recorded!r}"
+    return "a malformed key id"
 
 
 class Vault:
@@ -132,7 +170,7 @@ class Vault:
             raise VaultError(f"{where}: {exc.message}") from None
         cipher = self._ciphers.get(parts.kid)
         if cipher is None:
-            raise UnknownKeyError(parts.kid)
+            raise UnknownKeyError(parts.kid, source=self._keyring.source)
         aad = _associated_data(parts.header, connection_id, platform, field)
         try:
             return cipher.decrypt(parts.nonce, parts.body, aad)

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storelink.errors import ConfigurationError, UnknownKeyError
 
-__all__ = ["ENV_VAR", "KEY_SIZE", "KeyRing", "update_key_file"]
+__all__ = ["ENV_VAR", "KEY_SIZE", "KeyRing", "keys_in_env", "update_key_file"]
 
 #: The environment variable a ring is read from.
 ENV_VAR = "STORELINK_KEYS"
@@ -53,12 +53,13 @@ class KeyRing:
 
     :param keys: ``(key id, key)`` pairs, the active key first. Key ids are 1 to 64
         letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit.
-    :param source: Where the keys came from, named in error messages.
+    :param source: Where the keys came from, named in error messages (those of
+        loading, and :class:`UnknownKeyError` for a key the ring lacks).
     :raises ConfigurationError: The ring is empty, a key id is malformed or repeated,
         or a key is not :data:`KEY_SIZE` bytes.
     """
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_keys", "_source")
 
     def __init__(self, keys: Iterable[tuple[str, bytes]], *, source: str = "the key ring") -> None:
         ring: dict[str, bytes] = {}
@@ -77,6 +78,7 @@ class KeyRing:
         if not ring:
             raise ConfigurationError(f"{source} holds no key")
         self._keys = ring
+        self._source = source
 
     # ------------------------------------------------------------------ constructors
 
@@ -118,9 +120,11 @@ class KeyRing:
 
         :param path: The key file used when the variable is unset.
         :param environ: The environment to read; the process's by default.
+        :raises ConfigurationError: The variable is set but empty (see :func:`keys_in_env`),
+            or the ring is invalid.
         """
         env = os.environ if environ is None else environ
-        if env.get(ENV_VAR, "").strip():
+        if keys_in_env(path, env):
             return cls.from_env(env)
         return cls.load_or_create(path)
 
@@ -183,6 +187,11 @@ class KeyRing:
         """Every key id, the active one first."""
         return tuple(self._keys)
 
+    @property
+    def source(self) -> str:
+        """Where the keys came from: ``STORELINK_KEYS``, ``key file /path``, or ``the key ring``."""
+        return self._source
+
     def __contains__(self, kid: object) -> bool:
         return kid in self._keys
 
@@ -200,7 +209,7 @@ class KeyRing:
         try:
             master = self._keys[kid]
         except KeyError:
-            raise UnknownKeyError(kid) from None
+            raise UnknownKeyError(kid, source=self._source) from None
         return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None, info=purpose).derive(master)
 
     def next_id(self) -> str:
@@ -221,7 +230,7 @@ class KeyRing:
         """
         new = (kid or self.next_id(), secrets.token_bytes(KEY_SIZE))
         items = list(self._keys.items())
-        return KeyRing([new, *items] if activate else [*items, new])
+        return KeyRing([new, *items] if activate else [*items, new], source=self._source)
 
     def activated(self, kid: str) -> KeyRing:
         """Return this ring with key *kid* moved to the front.
@@ -229,8 +238,9 @@ class KeyRing:
         :raises UnknownKeyError: The ring has no key *kid*.
         """
         if kid not in self._keys:
-            raise UnknownKeyError(kid)
-        return KeyRing([(kid, self._keys[kid]), *((k, v) for k, v in self._keys.items() if k != kid)])
+            raise UnknownKeyError(kid, source=self._source)
+        others = ((k, v) for k, v in self._keys.items() if k != kid)
+        return KeyRing([(kid, self._keys[kid]), *others], source=self._source)
 
     def without(self, kid: str) -> KeyRing:
         """Return this ring without key *kid*, which must not be the active one.
@@ -239,10 +249,10 @@ class KeyRing:
         :raises ConfigurationError: *kid* is the active key.
         """
         if kid not in self._keys:
-            raise UnknownKeyError(kid)
+            raise UnknownKeyError(kid, source=self._source)
         if kid == self.active_id:
             raise ConfigurationError(f"key {kid!r} is the active key; activate another key before retiring it")
-        return KeyRing([(k, v) for k, v in self._keys.items() if k != kid])
+        return KeyRing([(k, v) for k, v in self._keys.items() if k != kid], source=self._source)
 
     def render(self) -> str:
         """Return the key file text of this ring. It holds the keys: write it nowhere but the key file."""
@@ -254,6 +264,28 @@ class KeyRing:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a KeyRing cannot be pickled")
+
+
+def keys_in_env(key_file: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> bool:
+    """Return whether the ring comes from ``STORELINK_KEYS`` (set) or from *key_file* (unset).
+
+    A variable that is set but empty (or blank) is refused rather than read as unset:
+    an empty ``STORELINK_KEYS`` is a deploy that lost its keys, and falling back to a key
+    file would seal new credentials with a key the other hosts do not hold.
+
+    :param key_file: The key file used when the variable is unset, named in the error.
+    :param environ: The environment to read; the process's by default.
+    :raises ConfigurationError: The variable is set but empty.
+    """
+    env = os.environ if environ is None else environ
+    if ENV_VAR not in env:
+        return False
+    if not env[ENV_VAR].strip():
+        raise ConfigurationError(
+            f"{ENV_VAR} is set but empty: give the keys in it ('kid:base64key' entries, the active key first), "
+            f"or unset it to use the key file {Path(key_file)}"
+        )
+    return True
 
 
 def update_key_file(path: str | os.PathLike[str], change: Callable[[KeyRing], KeyRing]) -> KeyRing:

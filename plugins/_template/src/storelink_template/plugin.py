@@ -2,9 +2,11 @@
 
 Each hook makes its requests through ``ctx.http``, which already applies the egress
 guard, timeouts, retries, the per-store limit and the access token (with refresh and
-the 401 flow), and maps failures to storelink errors. A hook maps the response with
-the named functions of :mod:`storelink_template.mapping` and returns one model or
-one page; the core owns every loop.
+the 401 flow), maps failures to storelink errors, and names each request after the
+hook that makes it. A hook maps the response with the named functions of
+:mod:`storelink_template.mapping` and returns one model or one page, built with the
+core's paging helpers (``offset_start``/``offset_page``, ``cursor_token``/``token_page``);
+the core owns every loop.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from storelink import (
     Cursor,
     ErrorDetail,
     InventoryLevel,
-    OffsetCursor,
     Order,
     OrderDraft,
     Page,
@@ -32,8 +33,11 @@ from storelink import (
     Secret,
     ShippingMethod,
     StoreURL,
-    TokenCursor,
+    cursor_token,
     hookimpl,
+    offset_page,
+    offset_start,
+    token_page,
 )
 
 from storelink_template import mapping, urls
@@ -42,7 +46,6 @@ from storelink_template.credentials import CREDENTIALS
 #: Items asked for per page (the API serves at most 100).
 PAGE_SIZE = 50
 
-_AUTH_PATHS = ("/api/login", "/api/refresh")
 _AUDIENCE = "default"
 
 
@@ -73,7 +76,7 @@ def normalize_store_url(raw: str, allow_loopback: bool) -> StoreURL:
 
 @hookimpl
 def describe_error(response: httpx.Response) -> ErrorDetail | None:
-    """Decode ``{"error": {"code", "message"}}``; only the code of a login or refresh error."""
+    """Decode ``{"error": {"code", "message"}}`` (the core keeps a login's message out of its errors)."""
     try:
         error = response.json().get("error")
     except (ValueError, AttributeError):
@@ -81,10 +84,9 @@ def describe_error(response: httpx.Response) -> ErrorDetail | None:
     if not isinstance(error, dict):
         return None
     code, message = error.get("code"), error.get("message")
-    from_auth = response.request.url.path in _AUTH_PATHS
     return ErrorDetail(
         code=code if isinstance(code, str) else None,
-        message=message if isinstance(message, str) and not from_auth else None,
+        message=message if isinstance(message, str) else None,
         request_id=response.headers.get("x-request-id"),
     )
 
@@ -92,8 +94,8 @@ def describe_error(response: httpx.Response) -> ErrorDetail | None:
 # --------------------------------------------------------------------------- auth
 
 
-def _token(response: httpx.Response, operation: str) -> AccessToken:
-    body = mapping.decode(response, operation)
+def _token(response: httpx.Response, what: str) -> AccessToken:
+    body = mapping.decode(response, what)
     value = body.text("token")
     lifetime = body.payload.get("expires_in")
     return AccessToken(
@@ -104,9 +106,7 @@ def _token(response: httpx.Response, operation: str) -> AccessToken:
 @hookimpl
 async def authenticate(ctx: PlatformContext, audience: str) -> AccessToken:
     """Exchange the API key for a token at ``POST /api/login``."""
-    response = await ctx.http.request(
-        "POST", "/api/login", operation="authenticate", audience=None, bearer=ctx.credentials.secret("api_key")
-    )
+    response = await ctx.http.request("POST", "/api/login", audience=None, bearer=ctx.credentials.secret("api_key"))
     return _token(response, "login")
 
 
@@ -114,9 +114,7 @@ async def authenticate(ctx: PlatformContext, audience: str) -> AccessToken:
 async def refresh_token(ctx: PlatformContext, token: AccessToken) -> AccessToken | None:
     """Renew *token* at ``POST /api/refresh``; ``None`` (log in again) when it is refused."""
     try:
-        response = await ctx.http.request(
-            "POST", "/api/refresh", operation="refresh_token", audience=None, bearer=token.value
-        )
+        response = await ctx.http.request("POST", "/api/refresh", audience=None, bearer=token.value)
     except CredentialsError:
         return None
     return _token(response, "refresh")
@@ -125,7 +123,7 @@ async def refresh_token(ctx: PlatformContext, token: AccessToken) -> AccessToken
 @hookimpl
 async def check_access(ctx: PlatformContext) -> AccessReport:
     """Compare the key's scopes (``GET /api/me``) with every capability."""
-    response = await ctx.http.request("GET", "/api/me", operation="check_access", audience=_AUDIENCE)
+    response = await ctx.http.request("GET", "/api/me", audience=_AUDIENCE)
     scopes = mapping.decode(response, "me").payload.get("scopes") or []
     checks = [
         CapabilityCheck(capability=cap, ok=cap.value in scopes, detail=None if cap.value in scopes else f"grant {cap}")
@@ -137,27 +135,22 @@ async def check_access(ctx: PlatformContext) -> AccessReport:
 # --------------------------------------------------------------------------- reads
 
 
-def _token_param(cursor: Cursor | None) -> dict[str, str | int]:
+def _token_param(ctx: PlatformContext, cursor: Cursor | None, hook: str) -> dict[str, str | int]:
     params: dict[str, str | int] = {"limit": PAGE_SIZE}
-    if isinstance(cursor, TokenCursor):
-        params["cursor"] = cursor.token
+    token = cursor_token(cursor, platform=ctx.platform, hook=hook)
+    if token is not None:
+        params["cursor"] = token
     return params
-
-
-def _next(body: mapping.Payload) -> TokenCursor | None:
-    token = body.optional_text("next_cursor")
-    return TokenCursor(token=token) if token else None
 
 
 @hookimpl
 async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Product]:
     """Return one page of ``GET /api/products``."""
-    response = await ctx.http.request(
-        "GET", "/api/products", operation="fetch_products", audience=_AUDIENCE, params=_token_param(cursor)
-    )
+    params = _token_param(ctx, cursor, "fetch_products")
+    response = await ctx.http.request("GET", "/api/products", audience=_AUDIENCE, params=params)
     body = mapping.decode(response, "products")
     items = [mapping.product_from_template(p.payload, p.path) for p in body.objects("products")]
-    return Page(items=items, next=_next(body))
+    return token_page(items, body.optional_text("next_cursor"))
 
 
 @hookimpl
@@ -165,24 +158,19 @@ async def fetch_inventory(
     ctx: PlatformContext, cursor: Cursor | None, sku_ids: tuple[str, ...] | None
 ) -> Page[InventoryLevel]:
     """Return one page of ``GET /api/inventory``, for *sku_ids* only when given (``sku=a,b``)."""
-    params = _token_param(cursor)
+    params = _token_param(ctx, cursor, "fetch_inventory")
     if sku_ids:
         params["sku"] = ",".join(sku_ids)
-    response = await ctx.http.request(
-        "GET", "/api/inventory", operation="fetch_inventory", audience=_AUDIENCE, params=params
-    )
+    response = await ctx.http.request("GET", "/api/inventory", audience=_AUDIENCE, params=params)
     body = mapping.decode(response, "inventory")
-    return Page(
-        items=[mapping.inventory_from_template(i.payload, i.path) for i in body.objects("levels")], next=_next(body)
-    )
+    levels = [mapping.inventory_from_template(i.payload, i.path) for i in body.objects("levels")]
+    return token_page(levels, body.optional_text("next_cursor"))
 
 
 @hookimpl
 async def fetch_shipping_methods(ctx: PlatformContext) -> list[ShippingMethod]:
     """Return every method of ``GET /api/shipping-methods``, enabled or not."""
-    response = await ctx.http.request(
-        "GET", "/api/shipping-methods", operation="fetch_shipping_methods", audience=_AUDIENCE
-    )
+    response = await ctx.http.request("GET", "/api/shipping-methods", audience=_AUDIENCE)
     body = mapping.decode(response, "shipping")
     currency = body.text("currency")
     return [mapping.shipping_method_from_template(m.payload, currency, m.path) for m in body.objects("methods")]
@@ -194,25 +182,20 @@ async def fetch_shipping_methods(ctx: PlatformContext) -> list[ShippingMethod]:
 @hookimpl
 async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datetime | None) -> Page[Order]:
     """Return one page of ``GET /api/orders`` (offset paging with a total), oldest first."""
-    start = cursor if isinstance(cursor, OffsetCursor) else OffsetCursor(offset=0, limit=PAGE_SIZE)
+    start = offset_start(cursor, PAGE_SIZE, platform=ctx.platform, hook="fetch_orders")
     params: dict[str, str | int] = {"offset": start.offset, "limit": start.limit}
     if since is not None:
         params["updated_since"] = since.isoformat()
-    response = await ctx.http.request("GET", "/api/orders", operation="fetch_orders", audience=_AUDIENCE, params=params)
+    response = await ctx.http.request("GET", "/api/orders", audience=_AUDIENCE, params=params)
     body = mapping.decode(response, "orders")
     items = [mapping.order_from_template(o.payload, o.path) for o in body.objects("orders")]
-    total = body.integer("total")
-    after = start.offset + len(items)
-    following = OffsetCursor(offset=after, limit=start.limit) if items and after < total else None
-    return Page(items=items, next=following, total=total)
+    return offset_page(items, start, total=body.integer("total"))
 
 
 @hookimpl
 async def get_order(ctx: PlatformContext, order_id: str) -> Order:
     """Return ``GET /api/orders/{id}``."""
-    response = await ctx.http.request(
-        "GET", f"/api/orders/{quote(order_id, safe='')}", operation="get_order", audience=_AUDIENCE
-    )
+    response = await ctx.http.request("GET", f"/api/orders/{quote(order_id, safe='')}", audience=_AUDIENCE)
     return mapping.order_from_template(mapping.decode(response, "order").payload)
 
 
@@ -222,7 +205,6 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
     response = await ctx.http.request(
         "POST",
         "/api/orders",
-        operation="create_order",
         audience=_AUDIENCE,
         json=mapping.draft_to_template(draft),
         idempotent=False,
@@ -235,11 +217,7 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
 async def find_order(ctx: PlatformContext, reference: str) -> Order | None:
     """Return the order carrying *reference* (``GET /api/orders?reference=``), or ``None``."""
     response = await ctx.http.request(
-        "GET",
-        "/api/orders",
-        operation="find_order",
-        audience=_AUDIENCE,
-        params={"reference": reference, "limit": 1},
+        "GET", "/api/orders", audience=_AUDIENCE, params={"reference": reference, "limit": 1}
     )
     found = mapping.decode(response, "orders").objects("orders")
     return mapping.order_from_template(found[0].payload, found[0].path) if found else None

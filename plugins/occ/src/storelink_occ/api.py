@@ -8,8 +8,8 @@ the body. OCC reports errors in one envelope::
 
 sometimes with an ``errors`` list, sometimes OAuth-style as ``{"error": ...}``, and
 sometimes with HTTP 200. :func:`describe_error` decodes it for the core's error mapping
-(status 400 and above); :func:`read_json` raises the matching storelink error when an
-envelope arrives with a successful status.
+(status 400 and above); :func:`read_json` raises the core's error for the envelope's
+status (:func:`storelink.http.error_for`) when it arrives with a successful status.
 """
 
 from __future__ import annotations
@@ -19,43 +19,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-import attrs
 import httpx
 
-from storelink import (
-    AuthorizationError,
-    Capability,
-    ConflictError,
-    CredentialsError,
-    ErrorDetail,
-    NotFoundError,
-    PlatformContext,
-    PlatformError,
-    RejectedError,
-    RetryableError,
-    Secret,
-    StorelinkError,
-)
-from storelink_occ.settings import OccSettings
+from storelink import ErrorDetail, PlatformContext, PlatformError, Secret
+from storelink.decode import decode_json
+from storelink.http import current_operation, error_for
+from storelink.http.runtime import UnreadableBody, parse_json
+from storelink_occ.settings import SETTINGS_SCHEMA, OccSettings
 
-__all__ = ["PLATFORM", "call", "describe_error", "error_detail", "error_for", "is_error_envelope", "read_json"]
+__all__ = ["PLATFORM", "call", "describe_error", "error_detail", "is_error_envelope", "read_json"]
 
 PLATFORM = "occ"
-
-#: Operations that exchange a credential for a token; a 401 or 403 there means the
-#: credential itself was refused.
-AUTH_OPERATIONS = frozenset({"login", "refresh"})
-
-#: The capability an operation needs, named in :class:`AuthorizationError`.
-OPERATION_CAPABILITY: Mapping[str, Capability] = {
-    "fetch_products": Capability.PRODUCTS,
-    "fetch_orders": Capability.ORDERS,
-    "get_order": Capability.ORDERS,
-    "fetch_inventory": Capability.INVENTORY,
-    "fetch_shipping_methods": Capability.SHIPPING_METHODS,
-    "create_order": Capability.CREATE_ORDERS,
-    "find_order": Capability.CREATE_ORDERS,
-}
 
 _ENVELOPE_KEYS = frozenset(
     {"message", "status", "errorCode", "errors", "devMessage", "moreInfo", "o:errorPath", "type", "error"}
@@ -79,7 +53,7 @@ async def call(
     method: str,
     path: str,
     *,
-    operation: str,
+    operation: str | None = None,
     audience: str | None = "admin",
     params: Mapping[str, str | int] | None = None,
     json: Any = None,
@@ -94,14 +68,15 @@ async def call(
     :param ctx: The connection's context.
     :param method: HTTP method.
     :param path: Path on the store (``/ccadmin/v1/products``).
-    :param operation: The storelink operation, for errors and logs.
+    :param operation: The storelink operation, for errors and logs; inside
+        ``authenticate`` and ``refresh_token`` the core names it.
     :param audience: Whose token to attach (``admin``, ``agent``), ``None`` for none.
     :return: The decoded body (numbers with a fraction as :class:`~decimal.Decimal`),
         or ``None`` for an empty one.
     :raises PlatformError: The core's mapping of an error status, or an error envelope
         that arrived with a successful status (see :func:`read_json`).
     """
-    settings = OccSettings.from_mapping(ctx.settings)
+    settings = ctx.typed_settings(SETTINGS_SCHEMA)
     return await ctx.http.read(
         method,
         path,
@@ -119,11 +94,16 @@ async def call(
     )
 
 
-def read_json(response: httpx.Response, *, operation: str) -> Any:
+def read_json(response: httpx.Response, *, operation: str | None = None) -> Any:
     """Decode a successful response's JSON body, raising for an error envelope inside it.
 
+    The body is decoded by the core's :func:`storelink.decode.decode_json` (msgspec),
+    which bounds its nesting and numbers as :func:`storelink.http.runtime.parse_json` does.
+
     :raises ValueError: The body starts as JSON but does not parse (cut off on the
-        way): the core sends a read again (see ``PlatformHTTP.read``).
+        way): the core sends a read again (see ``PlatformHTTP.read``). A body nested too
+        deep or holding a number thousands of digits long raises the core's
+        ``UnreadableBody``, which the core reports as a platform error.
     :raises PlatformError: The body is not JSON (a wrong host often answers with HTML),
         or it is an OCC error envelope; the class follows the envelope's ``status``
         (:class:`~storelink.RetryableError` for 429 and 5xx, which the core retries).
@@ -131,23 +111,21 @@ def read_json(response: httpx.Response, *, operation: str) -> Any:
     if not response.content:
         return None
     try:
-        body = response.json(parse_float=Decimal)
+        body = decode_json(response.content)
+    except UnreadableBody:
+        raise  # the core's own refusal: a platform error, never retried
     except ValueError:
         if response.content.lstrip()[:1] in (b"{", b"["):
             raise  # JSON cut off on the way: the core reads it again
         raise PlatformError(
             "the store answered with something that is not JSON; check the store URL",
             platform=PLATFORM,
-            operation=operation,
+            operation=operation or current_operation(),
             status=response.status_code,
         ) from None
     if is_error_envelope(body):
         detail = error_detail(body, headers=response.headers)
-        if detail is not None and operation in AUTH_OPERATIONS:
-            # A login or refresh body never goes into an error: it may echo the key or
-            # token in a form the masking does not recognise (reliability.md 2.2).
-            detail = attrs.evolve(detail, message=None)
-        raise error_for(_status_of(body), detail, operation=operation)
+        raise error_for(_status_of(body), detail, platform=PLATFORM, operation=operation)
     return body
 
 
@@ -189,38 +167,10 @@ def error_detail(body: Any, *, headers: Mapping[str, str] | None = None) -> Erro
 def describe_error(response: httpx.Response) -> ErrorDetail | None:
     """Decode an OCC error response for the core (the ``describe_error`` hook)."""
     try:
-        body = response.json()
-    except (ValueError, httpx.ResponseNotRead):
+        body = parse_json(response.content)
+    except (ValueError, httpx.ResponseNotRead):  # not JSON, cut off, too deep, or not loaded
         return None
     return error_detail(body, headers=response.headers)
-
-
-def error_for(status: int | None, detail: ErrorDetail | None, *, operation: str) -> StorelinkError:
-    """Return the storelink error for an OCC error of HTTP *status* during *operation*."""
-    message = (detail.message if detail else None) or f"the store reported an error (HTTP {status})"
-    fields: dict[str, Any] = {
-        "platform": PLATFORM,
-        "operation": operation,
-        "status": status,
-        "code": detail.code if detail else None,
-        "request_id": detail.request_id if detail else None,
-    }
-    if operation in AUTH_OPERATIONS and status in (None, 401, 403):
-        return CredentialsError(f"The store refused the Application Key: {message}", field="application_key")
-    if status in (401, 403):
-        capability = OPERATION_CAPABILITY.get(operation)
-        return AuthorizationError(
-            f"The store refused {operation}: {message}", capability=capability.value if capability else None
-        )
-    if status == 404:
-        return NotFoundError(message, **fields)
-    if status in (409, 412):
-        return ConflictError(message, **fields)
-    if status == 429 or (status is not None and status >= 500):
-        return RetryableError(message, **fields)
-    if status is not None and 400 <= status < 500:
-        return RejectedError(message, **fields)
-    return PlatformError(message, **fields)
 
 
 def _status_of(body: Mapping[str, Any]) -> int | None:

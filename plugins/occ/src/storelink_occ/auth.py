@@ -28,15 +28,17 @@ from storelink import (
 )
 from storelink_occ import api
 from storelink_occ.credentials import APPLICATION_KEY
-from storelink_occ.settings import OccSettings
+from storelink_occ.settings import SETTINGS_SCHEMA
 
-__all__ = ["AUDIENCES", "DEFAULT_LIFETIME", "login", "refresh", "token_from_response"]
+__all__ = ["AUDIENCES", "DEFAULT_LIFETIME", "MAX_LIFETIME", "login", "refresh", "token_from_response"]
 
 #: The token audiences, the first being the default: reads, then order creation.
 AUDIENCES = ("admin", "agent")
 
 #: The lifetime of an application key's token when the response does not say (seconds).
 DEFAULT_LIFETIME = 300.0
+#: The longest lifetime believed (a day); outside 1 s to this, :data:`DEFAULT_LIFETIME` applies.
+MAX_LIFETIME = 86_400
 
 LOGIN_PATHS = {"admin": "/ccadmin/v1/login", "agent": "/ccappagent/v1/login"}
 REFRESH_PATH = "/ccadmin/v1/refresh"
@@ -53,13 +55,12 @@ async def login(ctx: PlatformContext, audience: str) -> AccessToken:
     path = LOGIN_PATHS.get(audience)
     if path is None:
         raise ConfigurationError(f"OCC has no token audience {audience!r}; use one of {', '.join(AUDIENCES)}")
-    base_url = OccSettings.from_mapping(ctx.settings).agent_base_url if audience == "agent" else None
+    base_url = ctx.typed_settings(SETTINGS_SCHEMA).agent_base_url if audience == "agent" else None
     try:
         body = await api.call(
             ctx,
             "POST",
             path,
-            operation="login",
             audience=None,
             bearer=ctx.credentials.secret(APPLICATION_KEY),
             data={"grant_type": "client_credentials"},
@@ -84,9 +85,7 @@ async def refresh(ctx: PlatformContext, token: AccessToken) -> AccessToken | Non
     if token.audience != "admin":
         return None
     try:
-        body = await api.call(
-            ctx, "POST", REFRESH_PATH, operation="refresh", audience=None, bearer=token.value, json={}
-        )
+        body = await api.call(ctx, "POST", REFRESH_PATH, audience=None, bearer=token.value, json={})
         return token_from_response(body, audience=token.audience)
     except (CredentialsError, RejectedError):
         return None  # an expired or refused token: the core logs in again with the key
@@ -96,7 +95,7 @@ def token_from_response(body: Any, *, audience: str) -> AccessToken:
     """Return the token of a login or refresh response.
 
     ``expires_in`` is optional (older OCC versions omit it); :data:`DEFAULT_LIFETIME`
-    applies then.
+    applies then, and when it is outside 1 s to :data:`MAX_LIFETIME`.
 
     :raises CredentialsError: The body has no access token.
     """
@@ -108,10 +107,10 @@ def token_from_response(body: Any, *, audience: str) -> AccessToken:
             field=APPLICATION_KEY,
         )
     lifetime = body.get("expires_in")
-    if isinstance(lifetime, str) and lifetime.strip().isdigit():
+    if isinstance(lifetime, str) and lifetime.strip().isdigit() and len(lifetime.strip()) <= 9:
         lifetime = int(lifetime)
-    if isinstance(lifetime, bool) or not isinstance(lifetime, int | Decimal) or lifetime <= 0:
-        lifetime = DEFAULT_LIFETIME
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | Decimal) or not 1 <= lifetime <= MAX_LIFETIME:
+        lifetime = DEFAULT_LIFETIME  # absent, or not believable (1E+400 would never be refreshed)
     token_type = body.get("token_type")
     return AccessToken(
         value=Secret(value),

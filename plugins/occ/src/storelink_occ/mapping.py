@@ -4,7 +4,11 @@ One named function per shape: :func:`product_from_occ`, :func:`variant_from_occ`
 :func:`inventory_from_occ`, :func:`shipping_method_from_occ`, :func:`order_from_occ`,
 and :func:`order_payload_from_draft` the other way. Each reads only the fields it maps
 and puts every other field in the model's ``extra``, unchanged. A payload that does not
-fit raises :class:`~storelink.MappingError` naming where (``items[3].listPrice``).
+fit raises :class:`~storelink.MappingError` naming where (``items[3].listPrice``) and
+the record (``product 'p1'``, ``SKU 's1'``, ``order 'o1'``...). Values no real store
+holds are refused the same way: negative prices or stock, amounts of a thousand
+trillion or more (``1E+400``), stock over :data:`~storelink.models.MAX_STOCK`; a number
+too long to be useful is never repeated in the message.
 
 Amounts become :class:`~storelink.Money` in the store currency (a setting), except an
 order's, which carry their own ``priceInfo.currencyCode``. OCC sends image and product
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -24,6 +30,7 @@ from storelink import (
     Image,
     InventoryLevel,
     MappingError,
+    Money,
     Order,
     OrderDraft,
     OrderLine,
@@ -34,6 +41,7 @@ from storelink import (
     ShippingRate,
     Variant,
 )
+from storelink.models import MAX_STOCK, trusted_constructor
 from storelink_occ import fields
 
 __all__ = [
@@ -55,6 +63,78 @@ _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 _UNSAFE = re.compile(r"[^A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~\-._]")
 _PLAIN = re.compile(r"[A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~\-._]*")  # no character of _UNSAFE (so no whitespace)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_IMAGE_URL = re.compile(r"https?://\S+")  # what Image accepts (its validator's pattern)
+
+# The catalog's models, built without re-running validators on values the mapping has
+# just checked (ids, texts, flags, non-negative Money, aware dates, image URLs) and put
+# in their final form (tuples, read-only mappings): equal to ``Product(**values)``.
+_new_product = trusted_constructor(Product)
+_new_variant = trusted_constructor(Variant)
+_new_image = trusted_constructor(Image)
+
+#: What to do about a store record that does not fit: it may hold an implausible value.
+RECORD_ACTION = "check this record in the store; if it looks right, report this to the plugin's authors with the path"
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d*)?(?:[Ee][-+]?\d+)?")
+_LONGEST_NUMBER = 20  # digits, or decimal exponent, of a number repeated in a message
+_NAMED = "_occ_record"  # on a MappingError already worded here: whether it names a record
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _shortened(match: re.Match[str]) -> str:
+    mantissa, _, exponent = match.group().upper().partition("E")
+    digits = sum(c.isdigit() for c in mantissa)
+    power = exponent.lstrip("+-")
+    if digits > _LONGEST_NUMBER or len(power) > 2 or (power and int(power) > _LONGEST_NUMBER):
+        return "(a number too large to show)"
+    return match.group()
+
+
+def _record_error(error: MappingError, kind: str, payload: Any, *keys: str) -> MappingError:
+    """Return *error* naming the record it happened in (``product 'p1'``), long numbers left out.
+
+    :param kind: What the record is, for people (``product``, ``SKU``, ``order``).
+    :param keys: Where the record's id may be, in order.
+    """
+    record = next((payload.get(k) for k in keys if payload.get(k)), None) if isinstance(payload, dict) else None
+    reason = error.message.removeprefix(f"{error.path}: ")
+    if not hasattr(error, _NAMED):  # the innermost record: shorten the model's own words once
+        reason = _NUMBER.sub(_shortened, reason)
+    named = bool(getattr(error, _NAMED, False))
+    if isinstance(record, str | int) and not isinstance(record, bool):
+        label = f"{kind} {str(record)[:80]!r}"
+        reason = f"{label}, {reason}" if named else f"{label}: {reason}"
+        named = True
+    refused = MappingError(reason, path=error.path)
+    setattr(refused, _NAMED, named)
+    refused.action = RECORD_ACTION
+    return refused
+
+
+def _price_at(payload: Mapping[str, Any], key: str, currency: str, path: str) -> Money | None:
+    """Return ``payload[key]`` as money (:func:`fields.money_at`), refusing a negative price."""
+    price = fields.money_at(payload, key, currency, path)
+    if price is not None and price.amount < 0:
+        raise MappingError(f"a price must not be negative, got {price.amount}", path=f"{path}.{key}")
+    return price
+
+
+def _units(value: Any, path: str, *, signed: bool = False) -> int | None:
+    """Return a stock figure as a whole number of at most MAX_STOCK units (non-negative unless *signed*)."""
+    number = fields.integer(value, path)
+    if number is not None and not (-MAX_STOCK if signed else 0) <= number <= MAX_STOCK:
+        low = f"{-MAX_STOCK:,}" if signed else "0"
+        raise MappingError(f"expected between {low} and {MAX_STOCK:,} units, got {number}", path=path)
+    return number
+
+
+def _bound(value: Any, currency: str, path: str) -> Decimal | None:
+    """Return a subtotal bound as an amount, refused out of the range of money (or negative)."""
+    bound = fields.money(value, currency, path)
+    if bound is not None and bound.amount < 0:
+        raise MappingError(f"a subtotal bound must not be negative, got {bound.amount}", path=path)
+    return None if bound is None else bound.amount
 
 
 # --------------------------------------------------------------------------- catalog
@@ -67,7 +147,16 @@ def product_from_occ(payload: Any, *, currency: str, storefront: str, path: str 
     :param currency: The store currency of ``listPrice`` and ``salePrice``.
     :param storefront: The storefront origin that relative URLs are resolved on.
     :param path: Where *payload* is in the response, for error messages.
+    :raises MappingError: The product does not fit, or holds an implausible value;
+        the message names the product and the path the field.
     """
+    try:
+        return _product(payload, currency, storefront, path)
+    except MappingError as exc:
+        raise _record_error(exc, "product", payload, "repositoryId", "id") from None
+
+
+def _product(payload: Any, currency: str, storefront: str, path: str) -> Product:
     item = fields.expect_object(payload, path)
     product_id = fields.record_id(item, path)
     title = fields.text_at(item, "displayName", path) or ""
@@ -80,32 +169,29 @@ def product_from_occ(payload: Any, *, currency: str, storefront: str, path: str 
     url = _absolute(route, storefront) if route else None
     active = fields.flag_at(item, "active", path)
     brand = fields.text_at(item, "brand", path)
-    price = fields.money_at(item, "listPrice", currency, path)
-    sale_price = fields.money_at(item, "salePrice", currency, path)
+    price = _price_at(item, "listPrice", currency, path)
+    sale_price = _price_at(item, "salePrice", currency, path)
     variants = [
         _variant(sku, currency, storefront, aliases, f"{path}.childSKUs[{i}]", resolved) for i, sku in enumerate(skus)
     ]
     categories = _category_ids(item.get("parentCategories"), f"{path}.parentCategories")
     created_at = fields.timestamp(item.get("creationDate"), f"{path}.creationDate")
     extra = fields.leftovers(item, *_PRODUCT_KEYS, *image_keys)
-    try:  # as fields.build, without re-wrapping the arguments
-        return Product(
-            id=product_id,
-            title=title,
-            description=description,
-            url=url,
-            active=active,
-            brand=brand,
-            price=price,
-            sale_price=sale_price,
-            variants=variants,
-            images=images,
-            categories=categories,
-            created_at=created_at,
-            extra=extra,
-        )
-    except (TypeError, ValueError) as exc:
-        raise MappingError(str(exc), path=path) from None
+    return _new_product(
+        id=product_id,
+        title=title,
+        description=description,
+        url=url,
+        active=active,
+        brand=brand,
+        price=price,
+        sale_price=sale_price,
+        variants=tuple(variants),
+        images=images,
+        categories=tuple(categories),
+        created_at=created_at,
+        extra=MappingProxyType(extra),
+    )
 
 
 #: The product and SKU fields the mappings read (besides image, option and alias keys).
@@ -154,6 +240,20 @@ def _variant(
     resolved: dict[str, str],
 ) -> Variant:
     """:func:`variant_from_occ`, sharing the product's *resolved* image URLs (see :func:`_images`)."""
+    try:
+        return _sku(payload, currency, storefront, aliases, path, resolved)
+    except MappingError as exc:
+        raise _record_error(exc, "SKU", payload, "repositoryId", "id") from None
+
+
+def _sku(
+    payload: Any,
+    currency: str,
+    storefront: str,
+    aliases: Mapping[str, str] | None,
+    path: str,
+    resolved: dict[str, str],
+) -> Variant:
     sku = fields.expect_object(payload, path)
     sku_id = fields.record_id(sku, path)
     title = fields.text_at(sku, "displayName", path)
@@ -166,26 +266,23 @@ def _variant(
                 options[name] = (value if type(value) is str else fields.text(value, f"{path}.{alias}")) or ""
                 option_keys.append(alias)
     images, image_keys = _images(sku, storefront=storefront, alt=title, path=path, resolved=resolved)
-    price = fields.money_at(sku, "listPrice", currency, path)
-    sale_price = fields.money_at(sku, "salePrice", currency, path)
+    price = _price_at(sku, "listPrice", currency, path)
+    sale_price = _price_at(sku, "salePrice", currency, path)
     barcode = fields.text_at(sku, "barcode", path)
     active = fields.flag_at(sku, "active", path)
     extra = fields.leftovers(sku, *_SKU_KEYS, *option_keys, *image_keys)
-    try:  # as fields.build, without re-wrapping the arguments
-        return Variant(
-            id=sku_id,
-            sku=sku_id,
-            title=title,
-            price=price,
-            sale_price=sale_price,
-            barcode=barcode,
-            active=active,
-            options=options,
-            images=images,
-            extra=extra,
-        )
-    except (TypeError, ValueError) as exc:
-        raise MappingError(str(exc), path=path) from None
+    return _new_variant(
+        id=sku_id,
+        sku=sku_id,
+        title=title,
+        price=price,
+        sale_price=sale_price,
+        barcode=barcode,
+        active=active,
+        options=MappingProxyType(options),
+        images=images,
+        extra=MappingProxyType(extra),
+    )
 
 
 def inventory_from_occ(payload: Any, *, path: str = "inventory") -> tuple[InventoryLevel, ...]:
@@ -195,7 +292,19 @@ def inventory_from_occ(payload: Any, *, path: str = "inventory") -> tuple[Invent
     ``childSKUs`` are records), a flat SKU record (``getInventory``), and a record whose
     ``locationInventoryInfo`` lists its locations. ``locationId`` ``null`` is the
     default location.
+
+    :raises MappingError: A record does not fit, or its stock is negative or
+        implausibly large; the message names the SKU (and product) and the path the field.
     """
+    try:
+        return _inventory(payload, path)
+    except MappingError as exc:
+        products = isinstance(payload, dict) and "childSKUs" in payload
+        keys = ("repositoryId", "id") if products else ("skuId", "repositoryId", "id")
+        raise _record_error(exc, "product" if products else "SKU", payload, *keys) from None
+
+
+def _inventory(payload: Any, path: str) -> tuple[InventoryLevel, ...]:
     item = fields.expect_object(payload, path)
     if "childSKUs" in item:
         records = fields.expect_list(item.get("childSKUs"), f"{path}.childSKUs")
@@ -223,9 +332,9 @@ def _level(sku_id: str, record: Mapping[str, Any], path: str, *also_used: str) -
         InventoryLevel,
         sku_id=sku_id,
         location_id=fields.text(record.get("locationId"), f"{path}.locationId"),
-        available=fields.integer(record.get("stockLevel"), f"{path}.stockLevel") or 0,
-        threshold=fields.integer(record.get("stockThreshold"), f"{path}.stockThreshold"),
-        backorderable=fields.integer(record.get("backorderLevel"), f"{path}.backorderLevel"),
+        available=_units(record.get("stockLevel"), f"{path}.stockLevel") or 0,
+        threshold=_units(record.get("stockThreshold"), f"{path}.stockThreshold", signed=True),
+        backorderable=_units(record.get("backorderLevel"), f"{path}.backorderLevel", signed=True),
         status=fields.text(record.get("availabilityStatusMsg"), f"{path}.availabilityStatusMsg"),
         extra=fields.leftovers(
             record,
@@ -246,7 +355,17 @@ def shipping_method_from_occ(payload: Any, *, currency: str, path: str = "shippi
     become rates bounded by the order subtotal (``high`` ``null`` is open-ended). Other
     calculators' ranges measure something else (weight), so only a single unbounded
     range becomes a rate; otherwise the ranges stay in ``extra``.
+
+    :raises MappingError: The method does not fit, or a rate is negative or out of
+        range; the message names the method and the path the field.
     """
+    try:
+        return _shipping_method(payload, currency, path)
+    except MappingError as exc:
+        raise _record_error(exc, "shipping method", payload, "repositoryId", "id") from None
+
+
+def _shipping_method(payload: Any, currency: str, path: str) -> ShippingMethod:
     method = fields.expect_object(payload, path)
     ranges = fields.expect_list(method.get("ranges"), f"{path}.ranges")
     calculator = method.get("shippingCalculator")
@@ -271,13 +390,15 @@ def _rate(payload: Any, currency: str, path: str) -> ShippingRate:
     amount = fields.money(entry.get("amount"), currency, f"{path}.amount")
     if amount is None:
         raise MappingError("a shipping range needs an amount", path=f"{path}.amount")
+    if amount.amount < 0:
+        raise MappingError(f"a shipping rate must not be negative, got {amount.amount}", path=f"{path}.amount")
     return fields.build(
         path,
         ShippingRate,
         id=fields.text(entry.get("repositoryId"), f"{path}.repositoryId"),
         amount=amount,
-        min_subtotal=fields.amount(entry.get("low"), f"{path}.low"),
-        max_subtotal=fields.amount(entry.get("high"), f"{path}.high"),
+        min_subtotal=_bound(entry.get("low"), currency, f"{path}.low"),
+        max_subtotal=_bound(entry.get("high"), currency, f"{path}.high"),
     )
 
 
@@ -290,7 +411,16 @@ def order_from_occ(payload: Any, *, reference_property: str, currency: str, path
     :param reference_property: The order property holding the channel's reference,
         read at the top level or from ``dynamicProperties``.
     :param currency: Used when ``priceInfo`` has no ``currencyCode``.
+    :raises MappingError: The order does not fit, or holds an implausible value; the
+        message names the order and the path the field.
     """
+    try:
+        return _order(payload, reference_property, currency, path)
+    except MappingError as exc:
+        raise _record_error(exc, "order", payload, "id") from None
+
+
+def _order(payload: Any, reference_property: str, currency: str, path: str) -> Order:
     order = fields.expect_object(payload, path)
     price_info = fields.expect_object(order.get("priceInfo") or {}, f"{path}.priceInfo")
     currency = fields.text(price_info.get("currencyCode"), f"{path}.priceInfo.currencyCode") or currency
@@ -474,11 +604,13 @@ def _absolute(url: str, storefront: str) -> str:
 
 def _images(
     payload: Mapping[str, Any], *, storefront: str, alt: str | None, path: str, resolved: dict[str, str]
-) -> tuple[list[Image], tuple[str, ...]]:
+) -> tuple[tuple[Image, ...], tuple[str, ...]]:
     """Return the images of the largest size *payload* lists, and the keys read.
 
     :param resolved: Absolute URLs by OCC path, filled and reused across calls: a
-        product and its SKUs often list the same images, so each is resolved once.
+        product and its SKUs often list the same images, so each is resolved (and
+        checked) once.
+    :raises MappingError: An image URL is not an http(s) URL once resolved.
     """
     for keys in _IMAGE_KEYS:
         primary = payload.get(keys[0])
@@ -489,10 +621,14 @@ def _images(
         for url in _image_paths(primary, listed, path, keys):
             absolute = resolved.get(url)
             if absolute is None:
-                absolute = resolved[url] = _absolute(url, storefront)
-            images.append(Image(url=absolute, alt=alt, role="primary" if url == primary else None))
-        return images, keys
-    return [], ()
+                absolute = _absolute(url, storefront)
+                if _IMAGE_URL.fullmatch(absolute) is None:
+                    where = f"{path}.{keys[0]}" if url == primary else f"{path}.{keys[1]}"
+                    raise MappingError(f"expected an http(s) image URL, got {absolute[:200]!r}", path=where)
+                resolved[url] = absolute
+            images.append(_new_image(url=absolute, alt=alt, role="primary" if url == primary else None))
+        return tuple(images), keys
+    return (), ()
 
 
 def _image_paths(primary: Any, listed: Any, path: str, keys: tuple[str, str]) -> list[str]:

@@ -30,19 +30,21 @@ from storelink import (
     InventoryLevel,
     MappingError,
     NotFoundError,
-    OffsetCursor,
     Order,
     OrderDraft,
     Page,
     PlatformContext,
     PlatformInfo,
-    PluginError,
     Product,
     RejectedError,
     ShippingMethod,
     StoreURL,
     hookimpl,
+    next_offset,
+    offset_page,
+    offset_start,
 )
+from storelink.http import TOKEN_OPERATIONS
 from storelink_occ import api, auth, mapping, urls
 from storelink_occ.credentials import CREDENTIAL_SCHEMA, application_key_expires_at
 from storelink_occ.settings import SETTINGS_SCHEMA, OccSettings
@@ -142,9 +144,10 @@ async def check_access(ctx: PlatformContext) -> AccessReport:
 
     Reads are probed with ``limit=1`` lists. Order creation is probed by asking the
     agent surface for an order that does not exist: "not found" proves that the agent
-    login works and the token is accepted, without creating anything.
+    login works and the token is accepted, without creating anything. A login that
+    fails (rejected, redirected, unreadable) fails the whole check with its error.
     """
-    agent_base = OccSettings.from_mapping(ctx.settings).agent_base_url
+    agent_base = ctx.typed_settings(SETTINGS_SCHEMA).agent_base_url
     probes: list[tuple[Capability, str, str, dict[str, str | int] | None]] = [
         (Capability.PRODUCTS, "fetch_products", "/ccadmin/v1/products", {"limit": 1}),
         (Capability.ORDERS, "fetch_orders", "/ccadmin/v1/orders", {"limit": 1}),
@@ -181,6 +184,10 @@ async def _probe(
     except (AuthorizationError, ConfigurationError) as exc:
         return CapabilityCheck(capability=capability, ok=False, detail=exc.message)
     except RejectedError as exc:
+        if exc.operation in TOKEN_OPERATIONS:
+            # The login itself was refused (a redirect, a 400...): no capability was
+            # probed, so none may be reported, allowed or not. The whole check fails.
+            raise
         # The agent probe asks for an order that does not exist: a refusal by the
         # surface itself shows that the agent login worked and the token was accepted.
         if capability is not Capability.CREATE_ORDERS:
@@ -194,14 +201,14 @@ async def _probe(
 @hookimpl
 async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Product]:
     """Return one page of ``/ccadmin/v1/products`` with child SKUs as variants."""
-    settings = OccSettings.from_mapping(ctx.settings)
-    offset, limit = _offset(cursor, PAGE_SIZE, "fetch_products")
+    settings = ctx.typed_settings(SETTINGS_SCHEMA)
+    start = offset_start(cursor, PAGE_SIZE, platform=api.PLATFORM, hook="fetch_products")
     body = await api.call(
         ctx,
         "GET",
         "/ccadmin/v1/products",
         operation="fetch_products",
-        params={"offset": offset, "limit": limit, "totalResults": "true", "includePrices": "true"},
+        params={"offset": start.offset, "limit": start.limit, "totalResults": "true", "includePrices": "true"},
     )
     storefront = settings.agent_base_url or ctx.store_url.origin
     items = _items(body)
@@ -209,7 +216,7 @@ async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Pr
         mapping.product_from_occ(p, currency=settings.currency, storefront=storefront, path=f"items[{i}]")
         for i, p in enumerate(items)
     ]
-    return _page(products, body, offset=offset, limit=limit, count=len(items))
+    return offset_page(products, start, total=body.get("totalResults"), limit=body.get("limit"))
 
 
 @hookimpl
@@ -219,12 +226,12 @@ async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datet
     The date property (``submittedDate`` unless the ``order_date_property`` setting
     says otherwise) is both the filter (``ge`` *since*) and the sort key.
     """
-    settings = OccSettings.from_mapping(ctx.settings)
-    offset, limit = _offset(cursor, PAGE_SIZE, "fetch_orders")
+    settings = ctx.typed_settings(SETTINGS_SCHEMA)
+    start = offset_start(cursor, PAGE_SIZE, platform=api.PLATFORM, hook="fetch_orders")
     prop = settings.order_date_property
     params: dict[str, str | int] = {
-        "offset": offset,
-        "limit": limit,
+        "offset": start.offset,
+        "limit": start.limit,
         "totalResults": "true",
         "sort": f"{prop}:asc",
     }
@@ -233,13 +240,13 @@ async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datet
     body = await api.call(ctx, "GET", "/ccadmin/v1/orders", operation="fetch_orders", params=params)
     items = _items(body)
     orders = [_order(settings, o, f"items[{i}]") for i, o in enumerate(items)]
-    return _page(orders, body, offset=offset, limit=limit, count=len(items))
+    return offset_page(orders, start, total=body.get("totalResults"), limit=body.get("limit"))
 
 
 @hookimpl
 async def get_order(ctx: PlatformContext, order_id: str) -> Order:
     """Return ``/ccadmin/v1/orders/{id}``."""
-    settings = OccSettings.from_mapping(ctx.settings)
+    settings = ctx.typed_settings(SETTINGS_SCHEMA)
     body = await api.call(ctx, "GET", f"/ccadmin/v1/orders/{quote(order_id, safe='')}", operation="get_order")
     return _order(settings, body, "order")
 
@@ -258,24 +265,25 @@ async def fetch_inventory(
     """
     if sku_ids is not None:
         return await _inventory_of(ctx, cursor, sku_ids)
-    offset, limit = _offset(cursor, PAGE_SIZE, "fetch_inventory")
+    start = offset_start(cursor, PAGE_SIZE, platform=api.PLATFORM, hook="fetch_inventory")
     body = await api.call(
         ctx,
         "GET",
         "/ccadmin/v1/inventories",
         operation="fetch_inventory",
-        params={"offset": offset, "limit": limit, "totalResults": "true"},
+        params={"offset": start.offset, "limit": start.limit, "totalResults": "true"},
     )
     items = _items(body)
     levels = [level for i, item in enumerate(items) for level in mapping.inventory_from_occ(item, path=f"items[{i}]")]
-    page = _page(levels, body, offset=offset, limit=limit, count=len(items))
-    return attrs.evolve(page, total=None)
+    following = next_offset(start, len(items), total=body.get("totalResults"), limit=body.get("limit"))
+    return Page(items=levels, next=following)
 
 
 async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tuple[str, ...]) -> Page[InventoryLevel]:
-    offset, limit = _offset(cursor, SKU_PAGE_SIZE, "fetch_inventory")
+    start = offset_start(cursor, SKU_PAGE_SIZE, platform=api.PLATFORM, hook="fetch_inventory")
+    chunk = sku_ids[start.offset : start.offset + start.limit]
     levels: list[InventoryLevel] = []
-    for sku_id in sku_ids[offset : offset + limit]:
+    for sku_id in chunk:
         try:
             body = await api.call(
                 ctx, "GET", f"/ccadmin/v1/inventories/{quote(sku_id, safe='')}", operation="fetch_inventory"
@@ -283,14 +291,13 @@ async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tu
         except NotFoundError:
             continue
         levels.extend(mapping.inventory_from_occ(body, path=f"inventories[{sku_id!r}]"))
-    end = offset + limit
-    return Page(items=levels, next=OffsetCursor(offset=end, limit=limit) if end < len(sku_ids) else None)
+    return Page(items=levels, next=next_offset(start, len(chunk), total=len(sku_ids)))
 
 
 @hookimpl
 async def fetch_shipping_methods(ctx: PlatformContext) -> list[ShippingMethod]:
     """Return every shipping method (``enabledOnly=false``), as a bare list or ``{items}``."""
-    settings = OccSettings.from_mapping(ctx.settings)
+    settings = ctx.typed_settings(SETTINGS_SCHEMA)
     body = await api.call(
         ctx,
         "GET",
@@ -315,7 +322,7 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
     The reference travels as the custom order property named by the
     ``order_reference_property`` setting, where :func:`find_order` looks for it.
     """
-    settings = OccSettings.from_mapping(ctx.settings)
+    settings = ctx.typed_settings(SETTINGS_SCHEMA)
     body = await api.call(
         ctx,
         "POST",
@@ -336,7 +343,7 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
 @hookimpl
 async def find_order(ctx: PlatformContext, reference: str) -> Order | None:
     """Search ``/ccadmin/v1/orders`` with SCIM for the order carrying *reference*."""
-    settings = OccSettings.from_mapping(ctx.settings)
+    settings = ctx.typed_settings(SETTINGS_SCHEMA)
     prop = settings.reference_property
     body = await api.call(
         ctx,
@@ -361,37 +368,11 @@ def _order(settings: OccSettings, payload: Any, path: str) -> Order:
     )
 
 
-def _offset(cursor: Cursor | None, default_limit: int, hook: str) -> tuple[int, int]:
-    if cursor is None:
-        return 0, default_limit
-    if isinstance(cursor, OffsetCursor):
-        return cursor.offset, cursor.limit
-    raise PluginError(f"OCC pages by offset; got {type(cursor).__name__}", plugin=api.PLATFORM, hook=hook)
-
-
 def _items(body: Any) -> list[Any]:
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise MappingError("expected a list envelope with 'items'", path="items")
     return items
-
-
-def _page(items: list[Any], body: Any, *, offset: int, limit: int, count: int) -> Page[Any]:
-    """Build a page from an OCC list envelope, with the cursor of the next one.
-
-    *count* is the number of records OCC returned (before mapping). The next page starts
-    after them; there is one while ``totalResults`` says more remain, or, when the total
-    is missing, while pages come back full. A server that clamps ``limit`` echoes the
-    effective one, which the next cursor keeps.
-    """
-    total = body.get("totalResults")
-    total = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
-    echoed = body.get("limit")
-    if isinstance(echoed, int) and not isinstance(echoed, bool) and 0 < echoed < limit:
-        limit = echoed
-    end = offset + count
-    more = count > 0 and (end < total if total is not None else count >= limit)
-    return Page(items=items, next=OffsetCursor(offset=end, limit=limit) if more else None, total=total)
 
 
 def _iso(moment: datetime) -> str:

@@ -1,7 +1,8 @@
 """The non-secret settings of an OCC connection.
 
 They are declared as :data:`SETTINGS_SCHEMA` (``PlatformInfo.settings_schema``), so the
-connect page and the CLI can ask for them, and read per call into :class:`OccSettings`.
+connect page and the CLI can ask for them; the core parses them once per connection
+into :class:`OccSettings`, which hooks read with ``ctx.typed_settings(SETTINGS_SCHEMA)``.
 Every setting is optional; the defaults fit a single-site store whose storefront shares
 the admin host's origin.
 """
@@ -9,11 +10,11 @@ the admin host's origin.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from attrs import frozen
+from attrs import field, frozen
 
-from storelink import ConfigurationError, CredentialField, CredentialSchema, CredentialsError, StoreURLError
+from storelink import CredentialField, CredentialsError, SettingsSchema, StoreURLError
 from storelink_occ.urls import normalize_store_url
 
 __all__ = ["SETTINGS_SCHEMA", "OccSettings"]
@@ -45,7 +46,33 @@ def _check_agent_base_url(value: str) -> None:
         raise CredentialsError(f"Storefront URL: {exc}", field="agent_base_url") from None
 
 
-SETTINGS_SCHEMA = CredentialSchema(
+def _origin(value: str | None) -> str | None:
+    return normalize_store_url(value, allow_loopback=True).origin if value else None
+
+
+@frozen(kw_only=True)
+class OccSettings:
+    """A connection's settings, validated, with their defaults applied.
+
+    :param asset_language: Sent as ``X-CCAsset-Language`` on every request.
+    :param site_id: Sent as ``x-ccsite`` when set.
+    :param agent_base_url: The origin of ``/ccappagent``; ``None`` means the store URL.
+    :param reference_property: The order property carrying ``OrderDraft.reference``
+        (the ``order_reference_property`` setting).
+    :param currency: The currency of catalog prices and shipping rates.
+    :param order_date_property: The order date incremental reads filter and sort on.
+    """
+
+    asset_language: str = DEFAULT_LANGUAGE
+    site_id: str | None = None
+    agent_base_url: str | None = field(default=None, converter=_origin)
+    reference_property: str = field(default=DEFAULT_REFERENCE_PROPERTY, alias="order_reference_property")
+    currency: str = DEFAULT_CURRENCY
+    order_date_property: str = DEFAULT_ORDER_DATE_PROPERTY
+
+
+SETTINGS_SCHEMA = SettingsSchema(
+    model=OccSettings,
     fields=(
         CredentialField(
             name="asset_language",
@@ -98,50 +125,5 @@ SETTINGS_SCHEMA = CredentialSchema(
             example="lastModifiedDate",
             validator=_matching(_PROPERTY, "order_date_property", "The order date property"),
         ),
-    )
+    ),
 )
-
-
-@frozen(kw_only=True)
-class OccSettings:
-    """A connection's settings, validated, with their defaults applied.
-
-    :param asset_language: Sent as ``X-CCAsset-Language`` on every request.
-    :param site_id: Sent as ``x-ccsite`` when set.
-    :param agent_base_url: The origin of ``/ccappagent``; ``None`` means the store URL.
-    :param reference_property: The order property carrying ``OrderDraft.reference``.
-    :param currency: The currency of catalog prices and shipping rates.
-    :param order_date_property: The order date incremental reads filter and sort on.
-    """
-
-    asset_language: str = DEFAULT_LANGUAGE
-    site_id: str | None = None
-    agent_base_url: str | None = None
-    reference_property: str = DEFAULT_REFERENCE_PROPERTY
-    currency: str = DEFAULT_CURRENCY
-    order_date_property: str = DEFAULT_ORDER_DATE_PROPERTY
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, str]) -> OccSettings:
-        """Validate *values* (a connection's settings) against :data:`SETTINGS_SCHEMA`.
-
-        :raises ConfigurationError: A setting is unknown or not valid.
-        """
-        try:
-            parsed = SETTINGS_SCHEMA.parse(values)
-        except CredentialsError as exc:
-            raise ConfigurationError(f"OCC setting {exc.field!r}: {exc.message}") from None
-
-        def text(name: str) -> str | None:
-            value = parsed.get(name)
-            return value if isinstance(value, str) else None
-
-        agent = text("agent_base_url")
-        return cls(
-            asset_language=text("asset_language") or DEFAULT_LANGUAGE,
-            site_id=text("site_id"),
-            agent_base_url=normalize_store_url(agent, allow_loopback=True).origin if agent else None,
-            reference_property=text("order_reference_property") or DEFAULT_REFERENCE_PROPERTY,
-            currency=text("currency") or DEFAULT_CURRENCY,
-            order_date_property=text("order_date_property") or DEFAULT_ORDER_DATE_PROPERTY,
-        )

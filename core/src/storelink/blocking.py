@@ -26,7 +26,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from storelink.credentials import Secret
+from storelink.credentials import Credentials, Secret
 from storelink.http import Clock, EgressPolicy, HttpConfig
 from storelink.hub import Hub, Validation
 from storelink.ledger import OrderResult
@@ -38,15 +38,14 @@ from storelink.models import (
     InventoryLevel,
     Order,
     OrderDraft,
-    Page,
     Product,
     ShippingMethod,
     StoreURL,
 )
-from storelink.paging import PagingConfig
+from storelink.paging import OnPage, PagingConfig
 from storelink.plugins import Platform, Registry
 from storelink.runtimes import ConnectionStats, HubStats
-from storelink.session import Session
+from storelink.session import PageItem, Session
 from storelink.store import ConnectionStore, Submission
 from storelink.vault import KeyRing
 
@@ -152,6 +151,11 @@ class SyncSession:
         """See :attr:`Session.connection <storelink.session.Session.connection>`."""
         return self._session.connection
 
+    @property
+    def platform(self) -> Platform:
+        """See :attr:`Session.platform <storelink.session.Session.platform>`."""
+        return self._session.platform
+
     def pages(
         self,
         kind: str,
@@ -160,10 +164,15 @@ class SyncSession:
         since: datetime | None = None,
         sku_ids: Sequence[str] | None = None,
         resumes: int | None = None,
-    ) -> BlockingIterator[tuple[Page[Any], Cursor | None]]:
-        """See :meth:`Session.pages <storelink.session.Session.pages>`."""
+        on_page: OnPage[Any] | None = None,
+    ) -> BlockingIterator[PageItem[Any]]:
+        """See :meth:`Session.pages <storelink.session.Session.pages>`.
+
+        *on_page* is a coroutine function, as there: it runs on the hub's event loop.
+        """
         return BlockingIterator(
-            self._runner, self._session.pages(kind, start, since=since, sku_ids=sku_ids, resumes=resumes)
+            self._runner,
+            self._session.pages(kind, start, since=since, sku_ids=sku_ids, resumes=resumes, on_page=on_page),
         )
 
     def products(self, start: Cursor | None = None, *, resumes: int | None = None) -> BlockingIterator[Product]:
@@ -228,6 +237,7 @@ class SyncHub:
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         paging: PagingConfig | None = None,
         validate_timeout: float = 10.0,
+        share_tokens: bool | None = None,
     ) -> SyncHub:
         """Open a hub on a new background loop; the options are :meth:`Hub.open <storelink.hub.Hub.open>`'s."""
         runner = _LoopThread()
@@ -243,6 +253,7 @@ class SyncHub:
                     transports=transports,
                     paging=paging,
                     validate_timeout=validate_timeout,
+                    share_tokens=share_tokens,
                 )
             )
         except BaseException:
@@ -310,6 +321,32 @@ class SyncHub:
             self.hub.connect(platform, store_url=store_url, credentials=credentials, settings=settings, label=label)
         )
 
+    def complete_authorization(
+        self,
+        platform: str,
+        *,
+        store_url: StoreURL,
+        params: Mapping[str, str],
+        app_credentials: Credentials,
+        redirect_uri: str,
+        code_verifier: Secret | None,
+    ) -> Credentials:
+        """See :meth:`Hub.complete_authorization <storelink.hub.Hub.complete_authorization>`."""
+        return self._runner.call(
+            self.hub.complete_authorization(
+                platform,
+                store_url=store_url,
+                params=params,
+                app_credentials=app_credentials,
+                redirect_uri=redirect_uri,
+                code_verifier=code_verifier,
+            )
+        )
+
+    def save(self, validation: Validation, *, label: str | None = None) -> Connection:
+        """See :meth:`Hub.save <storelink.hub.Hub.save>`."""
+        return self._runner.call(self.hub.save(validation, label=label))
+
     def connections(self, *, status: ConnectionStatus | None = None) -> list[Connection]:
         """See :meth:`Hub.connections <storelink.hub.Hub.connections>`."""
         return self._runner.call(self.hub.connections(status=status))
@@ -317,6 +354,10 @@ class SyncHub:
     def get(self, connection_id: str) -> Connection:
         """See :meth:`Hub.get <storelink.hub.Hub.get>`."""
         return self._runner.call(self.hub.get(connection_id))
+
+    def cached(self, connection_id: str) -> Connection | None:
+        """See :meth:`Hub.cached <storelink.hub.Hub.cached>`."""
+        return self.hub.cached(connection_id)
 
     def check(self, connection_id: str) -> AccessReport:
         """See :meth:`Hub.check <storelink.hub.Hub.check>`."""
