@@ -86,8 +86,8 @@ def test_fractions_parse_as_the_caller_asks() -> None:
 _leaves = st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab', max_size=8)
 _values = st.recursive(
     _leaves,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=4), inner, max_size=3)
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=4), children, max_size=3)
     ),
     max_leaves=40,
 )

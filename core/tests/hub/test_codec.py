@@ -233,7 +233,7 @@ _money = st.builds(
 )
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_text, children, max_size=3),
     max_leaves=6,
 )
 _extra = st.dictionaries(_text, _json, max_size=3)
@@ -419,7 +419,9 @@ _leaf = (
 )
 _wild_json = st.recursive(
     _leaf,
-    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner) | st.dictionaries(_any_text, inner, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.tuples(children) | st.dictionaries(_any_text, children, max_size=3)
+    ),
     max_leaves=8,
 )
 _wild_extra = st.dictionaries(_any_text, _wild_json, max_size=4)
