@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import time
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,19 +36,14 @@ from typing import Self
 import attrs
 import httpx
 import platformdirs
-from attrs import field, frozen
 
 from storelink.context import PlatformContext
-from storelink.credentials import Credentials, Secret, SettingsSchema
-from storelink.errors import (
-    AuthorizationError,
-    ConnectionStateError,
-    CredentialsError,
-    InputError,
-    RetryableError,
-)
+from storelink.credentials import Credentials, Secret
+from storelink.errors import ConnectionStateError, CredentialsError, RetryableError
+from storelink.events import Events
 from storelink.http import Clock, EgressPolicy, HttpConfig, SystemClock
-from storelink.http.tokenstore import ProbeTokens, StoreTokens, share_from_env, wall_clock
+from storelink.http.tokenstore import StoreTokens, share_from_env, wall_clock
+from storelink.keyonboarding import VALIDATION_TTL, KeyOnboarding, Validation, within
 from storelink.ledger import OrderLedger
 from storelink.models import AccessReport, AccessToken, Connection, ConnectionStatus, StoreURL
 from storelink.paging import PagingConfig
@@ -58,39 +51,12 @@ from storelink.plugins import Platform, Registry, default_registry
 from storelink.runtimes import HubStats, RuntimePool
 from storelink.session import Session
 from storelink.store import ConnectionStore, open_store
-from storelink.vault import KeyRing, Vault
+from storelink.vault import KeyRing, Vault, open_credentials, seal_secret
 
-__all__ = ["Hub", "Validation", "default_directory"]
+__all__ = ["VALIDATION_TTL", "Hub", "Validation", "default_directory"]
 
 #: The embedded default's directory: SQLite file ``storelink.db`` and key file ``keys``.
 APP_NAME = "storelink"
-
-
-@frozen(kw_only=True)
-class Validation:
-    """What :meth:`Hub.validate` found: the normalised store URL and what the key may do.
-
-    :param platform: The platform slug.
-    :param store_url: The canonical store URL that was checked.
-    :param report: Each capability, allowed or not.
-    """
-
-    platform: str
-    store_url: StoreURL
-    report: AccessReport
-    credentials: Credentials = field(repr=False, eq=False)
-    settings: Mapping[str, str] = field(factory=dict)
-    checked_at: float = field(factory=time.monotonic, repr=False, eq=False)
-    tokens: ProbeTokens | None = field(default=None, repr=False, eq=False)
-
-    @property
-    def ok(self) -> bool:
-        """Whether every capability is allowed, so :meth:`Hub.save` would accept it."""
-        return self.report.ok
-
-
-#: How long a :class:`Validation` may be used to save a connection without probing again.
-VALIDATION_TTL = 300.0
 
 
 def _now() -> datetime:
@@ -154,6 +120,19 @@ class Hub:
         self._owns_store = owns_store
         self.share_tokens = share_tokens
         self._connections: dict[str, Connection] = {}
+        #: Where the hub and its sessions fire every event.
+        self.events = Events(registry)
+        #: The key-form onboarding: validation and saving of typed credentials.
+        self.onboarding = KeyOnboarding(
+            registry=registry,
+            runtimes=self.runtimes,
+            store=store,
+            vault=vault,
+            clock=clock,
+            egress=egress,
+            validate_timeout=validate_timeout,
+            shared_tokens=lambda conn: self._token_share(conn) if self.share_tokens else None,
+        )
 
     @classmethod
     async def open(
@@ -259,52 +238,8 @@ class Hub:
 
     # ------------------------------------------------------------------ onboarding
 
-    def _prepare(
-        self,
-        platform: str,
-        store_url: str | StoreURL,
-        credentials: Mapping[str, str | Secret | None],
-        settings: Mapping[str, str] | None,
-    ) -> tuple[Platform, StoreURL, Credentials, dict[str, str]]:
-        handle = self.platform(platform)
-        raw = store_url.url if isinstance(store_url, StoreURL) else store_url
-        url = handle.normalize_store_url(raw, allow_loopback=self.egress.allow_loopback)
-        parsed = handle.info.credential_schema.parse(credentials)
-        schema = handle.info.settings_schema
-        chosen = schema.check_settings(settings or {})
-        if isinstance(schema, SettingsSchema):
-            schema.load(chosen)  # the typed model refuses them now, not at the first hook
-        return handle, url, parsed, chosen
-
-    async def _probe(
-        self,
-        handle: Platform,
-        store_url: StoreURL,
-        credentials: Credentials,
-        settings: Mapping[str, str],
-        tokens: ProbeTokens | None = None,
-    ) -> AccessReport:
-        """Log in and probe every capability with a throw-away client, within the time limit."""
-        return await self.runtimes.probe(
-            handle,
-            store_url,
-            credentials,
-            settings,
-            lambda ctx: self._bounded(handle, handle.check_access(ctx)),
-            on_token=tokens,
-        )
-
     async def _bounded(self, handle: Platform, work: Awaitable[AccessReport]) -> AccessReport:
-        try:
-            async with asyncio.timeout(self.validate_timeout):
-                report = await work
-        except TimeoutError:
-            raise RetryableError(
-                f"the store did not answer within {self.validate_timeout:g} s",
-                platform=handle.slug,
-                operation="check_access",
-            ) from None
-        return report
+        return await within(self.validate_timeout, handle, work)
 
     async def validate(
         self,
@@ -330,12 +265,7 @@ class Hub:
         :raises CredentialsError: The credentials are malformed or were rejected.
         :raises RetryableError: The store is unreachable, unavailable, or too slow.
         """
-        handle, url, parsed, chosen = self._prepare(platform, store_url, credentials, settings)
-        tokens = ProbeTokens(self.clock)  # the first session of a saved connection reuses them
-        report = await self._probe(handle, url, parsed, chosen, tokens)
-        return Validation(
-            platform=handle.slug, store_url=url, report=report, credentials=parsed, settings=chosen, tokens=tokens
-        )
+        return await self.onboarding.validate(platform, store_url=store_url, credentials=credentials, settings=settings)
 
     async def connect(
         self,
@@ -413,54 +343,16 @@ class Hub:
         :raises AuthorizationError: The validation found a capability denied.
         :raises InputError: The validation is too old; validate again.
         """
-        if time.monotonic() - validation.checked_at > VALIDATION_TTL:
-            raise InputError(f"the validation is older than {VALIDATION_TTL:g} s; validate again", path="validation")
-        _require(validation.report)
-        handle = self.platform(validation.platform)
-        parsed, url, chosen = validation.credentials, validation.store_url, validation.settings
-        now = _now()
-        conn = Connection(
-            id=f"{handle.slug}_{secrets.token_hex(6)}",
-            platform=handle.slug,
-            store_url=url,
-            status=ConnectionStatus.ACTIVE,
-            created_at=now,
-            updated_at=now,
-            settings=chosen,
-            label=label,
-            credentials_expire_at=handle.credentials_expire_at(parsed),
-        )
-        envelopes, plain = self._seal(conn, parsed)
-        await self.store.insert_connection(conn, envelopes, plain)
-        if self.share_tokens and validation.tokens is not None:
-            await validation.tokens.keep(self._token_share(conn))
+        conn = await self.onboarding.save(validation, label=label)
         self._connections[conn.id] = conn
-        handle.fire_connection_created(conn)
+        self.events.connection_created(conn)
         return conn
-
-    def _seal_secret(self, conn: Connection, field: str, value: Secret) -> str:
-        """Seal one secret of *conn* (a credential field, or a shared token's field)."""
-        return self.vault.seal(value.reveal().encode(), connection_id=conn.id, platform=conn.platform, field=field)
-
-    def _seal(self, conn: Connection, credentials: Credentials) -> tuple[dict[str, str], dict[str, str]]:
-        envelopes: dict[str, str] = {}
-        plain: dict[str, str] = {}
-        for name, value in credentials.items():
-            if isinstance(value, Secret):
-                envelopes[name] = self._seal_secret(conn, name, value)
-            else:
-                plain[name] = value
-        return envelopes, plain
 
     async def _unseal(self, conn: Connection) -> Credentials:
         envelopes, plain = await self.store.get_credentials(conn.id)
         if not envelopes and not plain:
             raise ConnectionStateError(f"connection {conn.id} has no credentials", status=conn.status.value)
-        values: dict[str, str | Secret] = dict(plain)
-        for name, envelope in envelopes.items():
-            clear = self.vault.open(envelope, connection_id=conn.id, platform=conn.platform, field=name)
-            values[name] = Secret(clear.decode())
-        return Credentials(values)
+        return open_credentials(self.vault, envelopes, plain, connection_id=conn.id, platform=conn.platform)
 
     # ------------------------------------------------------------------ connections
 
@@ -529,14 +421,7 @@ class Hub:
         :raises ConnectionStateError: No such connection, or it was removed.
         """
         conn = await self._live(connection_id)
-        handle, url, parsed, settings = self._prepare(conn.platform, conn.store_url, credentials, conn.settings)
-        _require(await self._probe(handle, url, parsed, settings))
-        envelopes, plain = self._seal(conn, parsed)
-        await self.store.replace_credentials(conn.id, envelopes, plain)
-        await self.runtimes.drop(conn.id)
-        expiry = handle.credentials_expire_at(parsed)
-        if expiry != conn.credentials_expire_at:
-            await self.store.update_connection(attrs.evolve(conn, credentials_expire_at=expiry, updated_at=_now()))
+        await self.onboarding.replace_credentials(conn, credentials)
         return await self._set_status(conn.id, ConnectionStatus.ACTIVE, reason=None)
 
     async def remove(self, connection_id: str) -> Connection:
@@ -559,7 +444,7 @@ class Hub:
         )
         self._connections[connection_id] = updated
         if current.status is not status:
-            self.platform(updated.platform).fire_status_changed(updated, current.status, status, reason)
+            self.events.connection_status_changed(updated, current.status, status, reason)
         return updated
 
     # ------------------------------------------------------------------ sessions
@@ -580,14 +465,7 @@ class Hub:
             await self._set_status(conn.id, ConnectionStatus.REVOKED, reason=reason)
 
         def token(audience: str, value: AccessToken, renewed: bool) -> None:
-            self.registry.fire(
-                "token_refreshed",
-                connection_id=conn.id,
-                platform=conn.platform,
-                audience=audience,
-                expires_in=value.expires_in,
-                renewed=renewed,
-            )
+            self.events.token_refreshed(conn.id, conn.platform, audience, value.expires_in, renewed)
 
         share = self._token_share(conn) if self.share_tokens else None
         return await self.runtimes.context(
@@ -598,15 +476,10 @@ class Hub:
         return StoreTokens(
             self.store,
             self.vault,
-            lambda value, field: self._seal_secret(conn, field, value),
+            lambda value, field: seal_secret(
+                self.vault, value, connection_id=conn.id, platform=conn.platform, field=field
+            ),
             connection_id=conn.id,
             platform=conn.platform,
             now=wall_clock(self.clock),
         )
-
-
-def _require(report: AccessReport) -> None:
-    """Refuse credentials that lack a capability."""
-    if not report.ok:
-        missing = ", ".join(c.value for c in report.missing)
-        raise AuthorizationError(f"the key is not allowed to use: {missing}", capability=report.missing[0].value)

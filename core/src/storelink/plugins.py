@@ -11,7 +11,9 @@ register plugins in-process with :meth:`Registry.register_platform` and
 :meth:`Registry.register_plugin`.
 
 The rest of the core calls platforms through :class:`Platform`, a typed facade:
-nothing outside this module writes ``pm.hook.x(...)``.
+nothing outside this module writes ``pm.hook.x(...)``. Events are fired through
+:class:`storelink.events.Events`, one typed method per event hook, over
+:meth:`Registry.fire`.
 """
 
 from __future__ import annotations
@@ -39,8 +41,6 @@ from storelink.errors import PluginError, StorelinkError, StoreURLError
 from storelink.models import (
     AccessReport,
     AccessToken,
-    Connection,
-    ConnectionStatus,
     Cursor,
     ErrorDetail,
     InventoryLevel,
@@ -281,7 +281,12 @@ class Registry:
             return cached[1](**kwargs)
 
     def fire(self, hook: str, **kwargs: Any) -> None:
-        """Call event *hook* on every plugin; an exception in one is logged, not raised."""
+        """Call event *hook* on every plugin; an exception in one is logged, not raised.
+
+        The core fires through :class:`storelink.events.Events`, which names each
+        event and types its arguments; event hooks take no wrappers (refused at
+        registration), so each listener is called on its own.
+        """
         caller = getattr(self.pm.hook, hook)
         for impl in reversed(caller.get_hookimpls()):
             accepted = {k: v for k, v in kwargs.items() if k in impl.argnames}
@@ -521,18 +526,6 @@ class Platform:
     async def find_order(self, ctx: PlatformContext, reference: str) -> Order | None:
         """Find the order made for *reference*."""
         return cast("Order | None", await self._async("find_order", Order, False, ctx=ctx, reference=reference))
-
-    # ------------------------------------------------------------------ events
-
-    def fire_connection_created(self, connection: Connection) -> None:
-        """Fire ``connection_created`` on every plugin."""
-        self.registry.fire("connection_created", connection=connection)
-
-    def fire_status_changed(
-        self, connection: Connection, old: ConnectionStatus, new: ConnectionStatus, reason: str | None
-    ) -> None:
-        """Fire ``connection_status_changed`` on every plugin."""
-        self.registry.fire("connection_status_changed", connection=connection, old=old, new=new, reason=reason)
 
 
 def _names(kinds: type | tuple[type, ...] | None) -> str:

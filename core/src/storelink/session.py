@@ -62,8 +62,8 @@ from storelink.runtimes import ConnectionStats
 
 if TYPE_CHECKING:
     from storelink.context import PlatformContext
-    from storelink.hub import Hub
     from storelink.plugins import Platform
+    from storelink.sessionhost import SessionHost
     from storelink.store import Submission
 
 __all__ = ["KINDS", "Session"]
@@ -93,11 +93,11 @@ class Session:
     :class:`~storelink.ConnectionRevokedError` and makes no network call; a removed
     one raises :class:`~storelink.ConnectionStateError`.
 
-    :param hub: The hub that opened it.
+    :param hub: The hub that opened it (any :class:`~storelink.sessionhost.SessionHost`).
     :param connection_id: The connection.
     """
 
-    def __init__(self, hub: Hub, connection_id: str) -> None:
+    def __init__(self, hub: SessionHost, connection_id: str) -> None:
         self._hub = hub
         self._id = connection_id
         self._connection: Connection | None = None
@@ -391,9 +391,7 @@ class Session:
             send=lambda d: platform.create_order(ctx, d),
             find=lambda reference: platform.find_order(ctx, reference),
         )
-        self._hub.registry.fire(
-            "order_created", connection=self.connection, order=result.order, replayed=result.replayed
-        )
+        self._hub.events.order_created(self.connection, result.order, result.replayed)
         return result
 
     async def reconcile_orders(self) -> list[Submission]:

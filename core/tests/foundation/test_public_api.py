@@ -73,6 +73,7 @@ _MADE_FOR_YOU = {
     "SyncSession.__init__": "made by SyncHub.session",
     "BlockingIterator.__init__": "made by a SyncSession's reads",
     "Validation.__init__": "made by Hub.validate; a host reads it and passes it to Hub.save",
+    "Session.__init__": "made by Hub.session (typed against storelink.sessionhost.SessionHost, the hub's side)",
 }
 
 

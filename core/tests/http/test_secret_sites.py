@@ -18,8 +18,8 @@ ALLOWED = {
     "core/src/storelink/http/auth.py": 1,
     # CredentialSchema.parse re-wraps a Secret it was given (strip, validate, new Secret).
     "core/src/storelink/credentials.py": 1,
-    # The hub seals credentials into the vault (encrypted at rest).
-    "core/src/storelink/hub.py": 1,
+    # The vault seals a connection's credentials and shared tokens (encrypted at rest).
+    "core/src/storelink/vault/sealing.py": 1,
     # Onboarding derives the PKCE challenge (a hash) from the verifier it keeps server side.
     "core/src/storelink/onboarding.py": 1,
     # A stored pending authorization seals its PKCE verifier, and the credentials an

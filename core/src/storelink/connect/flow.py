@@ -19,8 +19,9 @@ from attrs import frozen
 from storelink.connect.backend import ConnectHub
 from storelink.connect.channels import Channel
 from storelink.connect.failures import Failure, authorization_rejected, describe_failure, timed_out
-from storelink.credentials import Credentials, Secret
-from storelink.errors import CredentialsError, PluginError, StorelinkError
+from storelink.credentials import Credentials
+from storelink.errors import ConfigurationError, CredentialsError, PluginError, StorelinkError
+from storelink.keyonboarding import check_settings
 from storelink.models import Connection, PlatformInfo, StoreURL
 from storelink.onboarding import CallbackError, PendingAuthorization, check_callback
 from storelink.plugins import Platform
@@ -116,8 +117,10 @@ class Onboarding:
         except CredentialsError as exc:
             return Failure(code="invalid_credentials", message=exc.message, field=exc.field)
         try:
-            chosen = _settings(info, settings or {})
-        except CredentialsError as exc:
+            chosen = check_settings(info, {k: v for k, v in (settings or {}).items() if v.strip()})
+        except ConfigurationError as exc:
+            return Failure(code="invalid_settings", message=exc.message, field=_setting_at_fault(exc))
+        except CredentialsError as exc:  # a setting declared secret: the plugin's bug, named
             return Failure(code="invalid_settings", message=exc.message, field=exc.field)
         return await self._store(info, store_url, parsed, chosen, label)
 
@@ -239,15 +242,15 @@ class Onboarding:
         return failure
 
 
-def _settings(info: PlatformInfo, values: Mapping[str, str]) -> dict[str, str]:
-    """Parse the settings typed (empty ones left out) with the platform's settings schema."""
-    parsed = info.settings_schema.parse({k: v for k, v in values.items() if v.strip()})
-    settings: dict[str, str] = {}
-    for name, value in parsed.items():
-        if isinstance(value, Secret):
-            raise CredentialsError(f"{name} is declared secret; the plugin must make it a credential", field=name)
-        settings[name] = value
-    return settings
+def _setting_at_fault(exc: ConfigurationError) -> str | None:
+    """Return the setting a refusal of :func:`~storelink.keyonboarding.check_settings` names, if one.
+
+    The schema's check raises the :class:`ConfigurationError` while handling the
+    validator's :class:`CredentialsError`, whose ``field`` is the setting's name; a
+    refusal by the typed settings model names no single field.
+    """
+    cause = exc.__context__
+    return cause.field if isinstance(cause, CredentialsError) else None
 
 
 def _log_failure(info: PlatformInfo, store_url: StoreURL, failure: Failure) -> None:

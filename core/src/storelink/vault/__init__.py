@@ -4,6 +4,9 @@
   file with mode 0600 (:mod:`storelink.vault.keyring`).
 - :class:`Vault`: ``seal``/``open`` of one credential field, in a self-describing
   envelope that names its key (:mod:`storelink.vault.envelope`).
+- A connection's secrets: :func:`seal_secret`, :func:`seal_credentials`,
+  :func:`open_secret`, :func:`open_credentials`, each bound to the connection, its
+  platform and the field (:mod:`storelink.vault.sealing`).
 - Rotation: :func:`rotate_keys`, :func:`rewrap`, :func:`add_key`,
   :func:`activate_key`, :func:`retire_key`, :func:`list_keys`, :func:`count_envelopes`
   (:mod:`storelink.vault.rotation`).
@@ -26,6 +29,7 @@ from storelink.vault.rotation import (
     rewrap,
     rotate_keys,
 )
+from storelink.vault.sealing import open_credentials, open_secret, seal_credentials, seal_secret
 
 __all__ = [
     "ENV_VAR",
@@ -39,7 +43,11 @@ __all__ = [
     "count_envelopes",
     "key_id",
     "list_keys",
+    "open_credentials",
+    "open_secret",
     "retire_key",
     "rewrap",
     "rotate_keys",
+    "seal_credentials",
+    "seal_secret",
 ]
