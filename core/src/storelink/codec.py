@@ -2,7 +2,8 @@
 
 :func:`to_jsonable` turns any model into plain JSON values under its attrs field names;
 :func:`encode_line` writes the same as one line of compact JSON (what ``storelink sync``
-writes to its JSON Lines files), in a fraction of the time.
+writes to its JSON Lines files), in a fraction of the time, and :func:`encode_lines` a
+whole page of such lines in one call (what the sync writes at a time).
 :func:`draft_from_jsonable` reads an :class:`~storelink.OrderDraft` from such values
 and names the field at fault when they are malformed. :func:`cursor_to_str` and
 :func:`cursor_from_str` give a page cursor an opaque, versioned text form for sync
@@ -18,7 +19,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -41,7 +42,19 @@ from storelink.models import (
     Payment,
     StoreURL,
     TokenCursor,
-    to_decimal,
+)
+from storelink.payload import (
+    INPUT,
+    Dialect,
+    amount,
+    at,
+    build,
+    expect_list,
+    expect_object,
+    refuse_unknown,
+    required_text,
+    text,
+    timestamp,
 )
 
 __all__ = [
@@ -49,6 +62,7 @@ __all__ = [
     "cursor_to_str",
     "draft_from_jsonable",
     "encode_line",
+    "encode_lines",
     "order_from_jsonable",
     "payload_hash",
     "to_jsonable",
@@ -195,7 +209,32 @@ def encode_line(model: object) -> bytes:
     return _ENCODE(_line_encoder(type(model))(model)) + b"\n"
 
 
-_ENCODE = msgspec.json.Encoder().encode
+def encode_lines(models: Iterable[object]) -> bytes:
+    """Return *models* as JSON lines, one per model: the bytes of :func:`encode_line` for each, joined.
+
+    One call for a whole page (what ``storelink sync`` writes at a time): each line is
+    encoded into one buffer as soon as its tree is built, so that no list of lines, and
+    no page of trees, is ever held.
+
+    :raises TypeError: As :func:`to_jsonable`, for any of *models*.
+    :raises UnicodeEncodeError: As :func:`encode_line`.
+    """
+    buffer = bytearray()
+    encoders: dict[type, _LineEncoder] = {}  # the models' classes, checked once each
+    for model in models:
+        encode = encoders.get(type(model))
+        if encode is None:
+            if not attrs.has(type(model)):
+                raise TypeError(f"expected an attrs model, got {type(model).__name__}")
+            encode = encoders[type(model)] = _line_encoder(type(model))
+        _ENCODE_INTO(encode(model), buffer, -1)
+        buffer += b"\n"
+    return bytes(buffer)
+
+
+_ENCODER = msgspec.json.Encoder()
+_ENCODE = _ENCODER.encode
+_ENCODE_INTO = _ENCODER.encode_into
 
 # Leaves msgspec writes exactly as json.dumps (a Decimal as its str, which _decimal gives).
 _LINE_PLAIN: frozenset[type] = frozenset({str, int, bool, type(None), Decimal})
@@ -277,171 +316,155 @@ _COUNTRY = re.compile(r"[A-Z]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
-class _Reader:
-    """One JSON object being read at *path*; remembers which keys were read."""
+#: Refusals of a draft or a ledger's order: InputError, the document's own path named
+#: ``draft`` or ``order``, a validator's refusal naming the field (the keys are the
+#: models' field names).
+_DRAFT = INPUT.rooted("draft")
+_ORDER = INPUT.rooted("order")
 
-    def __init__(self, data: object, path: str, *, root: str = "") -> None:
-        if not isinstance(data, Mapping):
-            raise InputError(f"must be an object, got {_kind(data)}", path=path or root)
-        self.data: Mapping[str, Any] = data
-        self.path = path
-        self.root = root
-        self._seen: set[str] = set()
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def raw(self, key: str) -> Any:
-        self._seen.add(key)
-        return self.data.get(key)
-
-    def text(self, key: str, *, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
-        value = self.opt_text(key, pattern=pattern, hint=hint)
-        if value is None:
-            raise InputError("is required", path=self.at(key))
-        return value
-
-    def opt_text(self, key: str, *, pattern: re.Pattern[str] | None = None, hint: str = "") -> str | None:
-        value = self.raw(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise InputError(f"must be a string, got {_kind(value)}", path=self.at(key))
-        if not value:
-            raise InputError("must not be empty", path=self.at(key))
-        if pattern is not None and not pattern.fullmatch(value):
-            raise InputError(hint, path=self.at(key))
-        return value
-
-    def obj(self, key: str, read: Callable[[_Reader], M]) -> M:
-        value = self.opt_obj(key, read)
-        if value is None:
-            raise InputError("is required", path=self.at(key))
-        return value
-
-    def opt_obj(self, key: str, read: Callable[[_Reader], M]) -> M | None:
-        value = self.raw(key)
-        return None if value is None else read(_Reader(value, self.at(key)))
-
-    def when(self, key: str) -> datetime | None:
-        value = self.opt_text(key)
-        if value is None:
-            return None
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            raise InputError("must be an ISO 8601 date and time", path=self.at(key)) from None
-
-    def mapping(self, key: str) -> dict[str, Any]:
-        value = self.raw(key)
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise InputError(f"must be an object, got {_kind(value)}", path=self.at(key))
-        return dict(value)
-
-    def build(self, cls: Callable[..., M], **kwargs: Any) -> M:
-        """Refuse unknown keys, then make the model, naming the field its validators refuse."""
-        unknown = sorted(set(self.data) - self._seen)
-        if unknown:
-            raise InputError("is not a known field", path=self.at(str(unknown[0])))
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError) as exc:
-            attribute = exc.args[1] if len(exc.args) > 1 else None
-            if isinstance(attribute, attrs.Attribute):
-                raise InputError(f"is not valid: {exc.args[0]}", path=self.at(attribute.name)) from None
-            raise InputError(str(exc), path=self.path or self.root) from None
+#: Reads one JSON object: the object, its path (``""`` at the root) and the dialect.
+_Read = Callable[[Mapping[str, Any], str, Dialect], M]
 
 
-def _kind(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    for kind, name in names.items():
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, int | float):
-        return "a number"
-    return type(value).__name__
+def _model(data: Mapping[str, Any], path: str, dialect: Dialect, model: Callable[..., M], **fields: Any) -> M:
+    """Refuse the keys that are no field of *model*, then make it (:func:`storelink.payload.build`)."""
+    refuse_unknown(data, path, *fields, dialect=dialect)
+    return build(path, model, dialect, **fields)
 
 
-def _money(r: _Reader) -> Money:
-    amount = r.raw("amount")
-    if amount is None:
-        raise InputError("is required", path=r.at("amount"))
-    if isinstance(amount, bool) or not isinstance(amount, str | int | float):
-        raise InputError(f"must be a decimal string or a number, got {_kind(amount)}", path=r.at("amount"))
-    try:
-        amount = to_decimal(amount)
-    except ValueError:
-        raise InputError('must be a finite decimal amount, like "12.50"', path=r.at("amount")) from None
-    currency = r.text("currency", pattern=_CURRENCY, hint="must be an ISO 4217 code in capitals, like USD")
-    return r.build(Money, amount=amount, currency=currency)
+def _text(
+    data: Mapping[str, Any],
+    key: str,
+    path: str,
+    dialect: Dialect,
+    pattern: re.Pattern[str] | None = None,
+    hint: str = "",
+) -> str:
+    value = required_text(data, key, path, numbers=False, dialect=dialect)
+    if pattern is not None and not pattern.fullmatch(value):
+        raise dialect.error(hint, path=at(path, key))
+    return value
 
 
-def _line(r: _Reader) -> OrderLine:
-    quantity = r.raw("quantity")
+def _opt_text(data: Mapping[str, Any], key: str, path: str, dialect: Dialect) -> str | None:
+    return text(data, key, path, numbers=False, empty=False, dialect=dialect)
+
+
+def _opt_obj(data: Mapping[str, Any], key: str, path: str, dialect: Dialect, read: _Read[M]) -> M | None:
+    value = data.get(key)
+    return None if value is None else read(expect_object(value, path, key, dialect=dialect), at(path, key), dialect)
+
+
+def _obj(data: Mapping[str, Any], key: str, path: str, dialect: Dialect, read: _Read[M]) -> M:
+    value = _opt_obj(data, key, path, dialect, read)
+    if value is None:
+        dialect.refuse("required", path, key)
+    return value
+
+
+def _when(data: Mapping[str, Any], key: str, path: str, dialect: Dialect) -> datetime | None:
+    _opt_text(data, key, path, dialect)  # text, and not empty
+    return timestamp(data, key, path, naive="keep", dialect=dialect)
+
+
+def _object_at(data: Mapping[str, Any], key: str, path: str, dialect: Dialect) -> dict[str, Any]:
+    value = data.get(key)
+    return {} if value is None else dict(expect_object(value, path, key, dialect=dialect))
+
+
+def _money(data: Mapping[str, Any], path: str, dialect: Dialect) -> Money:
+    number = amount(data, "amount", path, dialect=dialect)
+    if number is None:
+        dialect.refuse("required", path, "amount")
+    currency = _text(data, "currency", path, dialect, _CURRENCY, "must be an ISO 4217 code in capitals, like USD")
+    return _model(data, path, dialect, Money, amount=number, currency=currency)
+
+
+def _line(data: Mapping[str, Any], path: str, dialect: Dialect) -> OrderLine:
+    quantity = data.get("quantity")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        raise InputError("must be a positive integer", path=r.at("quantity"))
-    return r.build(
+        raise dialect.error("must be a positive integer", path=at(path, "quantity"))
+    return _model(
+        data,
+        path,
+        dialect,
         OrderLine,
-        product_id=r.text("product_id"),
-        sku_id=r.text("sku_id"),
+        product_id=_text(data, "product_id", path, dialect),
+        sku_id=_text(data, "sku_id", path, dialect),
         quantity=quantity,
-        price=r.opt_obj("price", _money),
+        price=_opt_obj(data, "price", path, dialect, _money),
     )
 
 
-def _address(r: _Reader) -> Address:
-    return r.build(
+def _address(data: Mapping[str, Any], path: str, dialect: Dialect) -> Address:
+    return _model(
+        data,
+        path,
+        dialect,
         Address,
-        name=r.text("name"),
-        line1=r.text("line1"),
-        line2=r.opt_text("line2"),
-        city=r.text("city"),
-        region=r.opt_text("region"),
-        postal_code=r.opt_text("postal_code"),
-        country=r.text("country", pattern=_COUNTRY, hint="must be an ISO 3166 code of two capitals, like US"),
-        email=r.opt_text("email"),
-        phone=r.opt_text("phone"),
+        name=_text(data, "name", path, dialect),
+        line1=_text(data, "line1", path, dialect),
+        line2=_opt_text(data, "line2", path, dialect),
+        city=_text(data, "city", path, dialect),
+        region=_opt_text(data, "region", path, dialect),
+        postal_code=_opt_text(data, "postal_code", path, dialect),
+        country=_text(data, "country", path, dialect, _COUNTRY, "must be an ISO 3166 code of two capitals, like US"),
+        email=_opt_text(data, "email", path, dialect),
+        phone=_opt_text(data, "phone", path, dialect),
     )
 
 
-def _payment(r: _Reader) -> Payment:
-    return r.build(
+def _payment(data: Mapping[str, Any], path: str, dialect: Dialect) -> Payment:
+    return _model(
+        data,
+        path,
+        dialect,
         Payment,
-        type=r.text("type"),
-        po_number=r.opt_text("po_number"),
-        amount=r.opt_obj("amount", _money),
-        extra=r.mapping("extra"),
+        type=_text(data, "type", path, dialect),
+        po_number=_opt_text(data, "po_number", path, dialect),
+        amount=_opt_obj(data, "amount", path, dialect, _money),
+        extra=_object_at(data, "extra", path, dialect),
     )
 
 
-def _customer(r: _Reader) -> Customer:
-    return r.build(Customer, id=r.opt_text("id"), email=r.opt_text("email"), name=r.opt_text("name"))
+def _customer(data: Mapping[str, Any], path: str, dialect: Dialect) -> Customer:
+    return _model(
+        data,
+        path,
+        dialect,
+        Customer,
+        id=_opt_text(data, "id", path, dialect),
+        email=_opt_text(data, "email", path, dialect),
+        name=_opt_text(data, "name", path, dialect),
+    )
 
 
-def _totals(r: _Reader) -> OrderTotals:
-    return r.build(
+def _totals(data: Mapping[str, Any], path: str, dialect: Dialect) -> OrderTotals:
+    return _model(
+        data,
+        path,
+        dialect,
         OrderTotals,
-        subtotal=r.opt_obj("subtotal", _money),
-        shipping=r.opt_obj("shipping", _money),
-        tax=r.opt_obj("tax", _money),
-        total=r.obj("total", _money),
+        subtotal=_opt_obj(data, "subtotal", path, dialect, _money),
+        shipping=_opt_obj(data, "shipping", path, dialect, _money),
+        tax=_opt_obj(data, "tax", path, dialect, _money),
+        total=_obj(data, "total", path, dialect, _money),
     )
 
 
-def _lines(r: _Reader, *, required: bool = True) -> tuple[OrderLine, ...]:
-    value = r.raw("lines")
-    path = r.at("lines")
+def _lines(data: Mapping[str, Any], path: str, dialect: Dialect, *, required: bool = True) -> tuple[OrderLine, ...]:
+    value = data.get("lines")
     if value is None and not required:
         return ()
     if value is None:
-        raise InputError("is required", path=path)
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise InputError(f"must be an array, got {_kind(value)}", path=path)
-    if not value and required:
-        raise InputError("must hold at least one line", path=path)
-    return tuple(_line(_Reader(item, f"{path}[{i}]")) for i, item in enumerate(value))
+        dialect.refuse("required", path, "lines")
+    lines = expect_list(value, path, "lines", dialect=dialect)
+    where = at(path, "lines")
+    if not lines and required:
+        raise dialect.error("must hold at least one line", path=where)
+    return tuple(
+        _line(expect_object(item, where, i, dialect=dialect), at(where, i), dialect) for i, item in enumerate(lines)
+    )
 
 
 def draft_from_jsonable(data: object) -> OrderDraft:
@@ -454,22 +477,29 @@ def draft_from_jsonable(data: object) -> OrderDraft:
     :raises InputError: The draft is malformed; ``.path`` names the field at fault
         (``lines[0].quantity``) and the message says what is expected.
     """
-    r = _Reader(data, "", root="draft")
-    reference = r.text(
+    d = _DRAFT
+    r = expect_object(data, "", dialect=d)
+    reference = _text(
+        r,
         "reference",
-        pattern=_REFERENCE,
-        hint="must be 1 to 128 letters, digits or . _ : - and start with a letter or digit",
+        "",
+        d,
+        _REFERENCE,
+        "must be 1 to 128 letters, digits or . _ : - and start with a letter or digit",
     )
-    return r.build(
+    return _model(
+        r,
+        "",
+        d,
         OrderDraft,
         reference=reference,
-        lines=_lines(r),
-        shipping_address=r.obj("shipping_address", _address),
-        billing_address=r.opt_obj("billing_address", _address),
-        shipping_method_id=r.text("shipping_method_id"),
-        payment=r.opt_obj("payment", _payment),
-        customer=r.opt_obj("customer", _customer),
-        extra=r.mapping("extra"),
+        lines=_lines(r, "", d),
+        shipping_address=_obj(r, "shipping_address", "", d, _address),
+        billing_address=_opt_obj(r, "billing_address", "", d, _address),
+        shipping_method_id=_text(r, "shipping_method_id", "", d),
+        payment=_opt_obj(r, "payment", "", d, _payment),
+        customer=_opt_obj(r, "customer", "", d, _customer),
+        extra=_object_at(r, "extra", "", d),
     )
 
 
@@ -480,18 +510,22 @@ def order_from_jsonable(data: object) -> Order:
 
     :raises InputError: The values are not an order; ``.path`` names the field.
     """
-    r = _Reader(data, "", root="order")
-    return r.build(
+    d = _ORDER
+    r = expect_object(data, "", dialect=d)
+    return _model(
+        r,
+        "",
+        d,
         Order,
-        id=r.text("id"),
-        reference=r.opt_text("reference"),
-        state=r.text("state"),
-        lines=_lines(r, required=False),
-        totals=r.opt_obj("totals", _totals),
-        shipping_address=r.opt_obj("shipping_address", _address),
-        created_at=r.when("created_at"),
-        updated_at=r.when("updated_at"),
-        extra=r.mapping("extra"),
+        id=_text(r, "id", "", d),
+        reference=_opt_text(r, "reference", "", d),
+        state=_text(r, "state", "", d),
+        lines=_lines(r, "", d, required=False),
+        totals=_opt_obj(r, "totals", "", d, _totals),
+        shipping_address=_opt_obj(r, "shipping_address", "", d, _address),
+        created_at=_when(r, "created_at", "", d),
+        updated_at=_when(r, "updated_at", "", d),
+        extra=_object_at(r, "extra", "", d),
     )
 
 

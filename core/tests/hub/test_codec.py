@@ -47,6 +47,7 @@ from storelink.codec import (
     cursor_to_str,
     draft_from_jsonable,
     encode_line,
+    encode_lines,
     order_from_jsonable,
     payload_hash,
     to_jsonable,
@@ -514,3 +515,35 @@ def test_encode_line_refuses_what_to_jsonable_refuses() -> None:
         encode_line(Product(id="p1", title="t", extra={"when": object()}))
     with pytest.raises(UnicodeEncodeError):
         encode_line(Product(id="p1", title="\ud800"))
+
+
+@settings(max_examples=100)
+@given(st.lists(products | orders | drafts, max_size=6))
+def test_encode_lines_writes_each_model_as_the_old_lines(models: list[Product | Order | OrderDraft]) -> None:
+    """A page of models, of one class or mixed, in one call: the old lines, joined."""
+    assert encode_lines(models) == b"".join(old_line(m) for m in models)
+    assert encode_lines(iter(models)) == b"".join(map(encode_line, models))
+
+
+def test_encode_lines_walks_nested_dicts_and_sequences_as_to_jsonable_does() -> None:
+    """Non-text keys, floats, sets and models inside dicts, lists, tuples and named tuples."""
+    extra = {
+        "deep": {2: {"x": 1.5, None: [Decimal("2.50"), (1, "a", None)]}, True: frozenset({"b", "a"})},
+        "leaves": ("a", 1, True, None, Decimal("0.1")),
+        "floats": [1e16, float("nan"), -0.0],
+        "models": [Money(amount="3.0", currency="EUR"), {"m": (Money(amount="4", currency="USD"),)}],
+        "named": collections.namedtuple("Pair", "a b")(1, {"k": 2.5}),
+    }
+    model = Product(id="p1", title="Démo", categories=("c1", "c2"), extra=extra)
+    assert encode_lines([model, model]) == old_line(model) * 2
+    assert b'"2":{"x":1.5,"None":["2.50",[1,"a",null]]},"True":["a","b"]' in encode_lines([model])
+
+
+def test_encode_lines_refuses_what_encode_line_refuses() -> None:
+    assert encode_lines([]) == b""
+    with pytest.raises(TypeError, match="attrs model, got dict"):
+        encode_lines([Product(id="p1", title="t"), {"id": "p2"}])
+    with pytest.raises(TypeError, match="no JSON form"):
+        encode_lines([Product(id="p1", title="t", extra={"deep": {"when": object()}})])
+    with pytest.raises(UnicodeEncodeError):
+        encode_lines([Product(id="p1", title="t"), Product(id="p2", title="\ud800")])

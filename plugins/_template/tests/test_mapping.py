@@ -53,7 +53,7 @@ def test_a_missing_field_names_its_path() -> None:
 def test_a_boolean_is_not_a_quantity() -> None:
     payload = recorded("order")["response"]["body"]["json"]
     payload["lines"][0]["quantity"] = True
-    with pytest.raises(MappingError, match="expected int"):
+    with pytest.raises(MappingError, match="expected an integer"):
         mapping.order_from_template(payload)
 
 

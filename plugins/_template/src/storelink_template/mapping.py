@@ -1,24 +1,22 @@
 """Template payloads to storelink models, and order drafts to Template payloads.
 
 One named function per payload kind. Each reads the fields it needs through
-:class:`Payload`, which raises :class:`~storelink.MappingError` with the path of the
-missing or malformed field (``products[3].price.amount``), so a payload that does not
-fit is reported to the plugin's authors precisely instead of escaping as a
-``KeyError``. Whatever the models have no field for goes to ``extra``.
+:class:`Payload` (the core's :class:`storelink.payload.Object`), which raises
+:class:`~storelink.MappingError` with the path of the missing or malformed field
+(``products[3].price.amount``), so a payload that does not fit is reported to the
+plugin's authors precisely instead of escaping as a ``KeyError``. Whatever the models
+have no field for goes to ``extra``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from storelink import (
     Address,
     InventoryLevel,
     MappingError,
-    Money,
     Order,
     OrderDraft,
     OrderLine,
@@ -28,6 +26,7 @@ from storelink import (
     ShippingRate,
     Variant,
 )
+from storelink.payload import Object as Payload
 
 __all__ = [
     "Payload",
@@ -38,80 +37,6 @@ __all__ = [
     "product_from_template",
     "shipping_method_from_template",
 ]
-
-T = TypeVar("T")
-
-
-class Payload:
-    """Typed access to a JSON object, naming the path of whatever is wrong."""
-
-    def __init__(self, payload: object, path: str) -> None:
-        if not isinstance(payload, Mapping):
-            raise MappingError(f"expected an object, got {type(payload).__name__}", path=path)
-        self.payload: Mapping[str, Any] = payload
-        self.path = path
-
-    def at(self, key: str) -> str:
-        """Return the path of *key* in this object."""
-        return f"{self.path}.{key}"
-
-    def _typed(self, key: str, kind: type[T]) -> T:
-        value = self.payload.get(key)
-        # bool is an int in Python, never in a payload
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise MappingError(f"expected {kind.__name__}, got {value!r:.40}", path=self.at(key))
-        return value
-
-    def text(self, key: str) -> str:
-        """Return the text at *key*."""
-        return self._typed(key, str)
-
-    def optional_text(self, key: str) -> str | None:
-        """Return the text at *key*, or ``None`` when it is absent or null."""
-        return None if self.payload.get(key) is None else self.text(key)
-
-    def integer(self, key: str) -> int:
-        """Return the integer at *key*."""
-        return self._typed(key, int)
-
-    def flag(self, key: str, default: bool) -> bool:
-        """Return the boolean at *key*, or *default* when it is absent or null."""
-        return default if self.payload.get(key) is None else self._typed(key, bool)
-
-    def objects(self, key: str) -> list[Payload]:
-        """Return the objects of the list at *key* (an absent list is empty)."""
-        items = self.payload.get(key) or []
-        if not isinstance(items, list):
-            raise MappingError(f"expected a list, got {type(items).__name__}", path=self.at(key))
-        return [Payload(item, f"{self.at(key)}[{i}]") for i, item in enumerate(items)]
-
-    def obj(self, key: str) -> Payload:
-        """Return the object at *key*."""
-        return Payload(self.payload.get(key), self.at(key))
-
-    def model(self, build: Callable[..., T], **kwargs: Any) -> T:
-        """Call *build* (a model class) with *kwargs*, turning its refusal into a MappingError."""
-        try:
-            return build(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise MappingError(str(exc), path=self.path) from exc
-
-    def money(self, key: str, currency: str | None = None) -> Money:
-        """Return the amount at *key*: an ``{amount, currency}`` object, or a string in *currency*."""
-        if currency is not None:
-            return self.model(Money, amount=self.text(key), currency=currency)
-        money = self.obj(key)
-        return money.model(Money, amount=money.text("amount"), currency=money.text("currency"))
-
-    def time(self, key: str) -> datetime | None:
-        """Return the ISO 8601 timestamp at *key* (``None`` when absent)."""
-        text = self.optional_text(key)
-        if text is None:
-            return None
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise MappingError(str(exc), path=self.at(key)) from exc
 
 
 def decode(response: httpx.Response, path: str) -> Payload:

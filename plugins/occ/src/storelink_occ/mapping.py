@@ -42,7 +42,21 @@ from storelink import (
     Variant,
 )
 from storelink.models import MAX_STOCK, trusted_constructor
-from storelink_occ import fields
+from storelink.payload import (
+    PLATFORM,
+    at,
+    build,
+    expect_list,
+    expect_object,
+    flag,
+    integer,
+    items,
+    leftovers,
+    money,
+    record_id,
+    text,
+    timestamp,
+)
 
 __all__ = [
     "address_from_occ",
@@ -112,28 +126,28 @@ def _record_error(error: MappingError, kind: str, payload: Any, *keys: str) -> M
     return refused
 
 
-def _price_at(payload: Mapping[str, Any], key: str, currency: str, path: str) -> Money | None:
-    """Return ``payload[key]`` as money (:func:`fields.money_at`), refusing a negative price."""
-    price = fields.money_at(payload, key, currency, path)
+def _price(record: Mapping[str, Any], key: str, currency: str, path: str) -> Money | None:
+    """Return ``record[key]`` as money, refusing a negative price."""
+    price = money(record, key, currency, path)
     if price is not None and price.amount < 0:
-        raise MappingError(f"a price must not be negative, got {price.amount}", path=f"{path}.{key}")
+        raise MappingError(f"a price must not be negative, got {price.amount}", path=at(path, key))
     return price
 
 
-def _units(value: Any, path: str, *, signed: bool = False) -> int | None:
+def _units(record: Mapping[str, Any], key: str, path: str, *, signed: bool = False) -> int | None:
     """Return a stock figure as a whole number of at most MAX_STOCK units (non-negative unless *signed*)."""
-    number = fields.integer(value, path)
+    number = integer(record, key, path, loose=True)
     if number is not None and not (-MAX_STOCK if signed else 0) <= number <= MAX_STOCK:
         low = f"{-MAX_STOCK:,}" if signed else "0"
-        raise MappingError(f"expected between {low} and {MAX_STOCK:,} units, got {number}", path=path)
+        raise MappingError(f"expected between {low} and {MAX_STOCK:,} units, got {number}", path=at(path, key))
     return number
 
 
-def _bound(value: Any, currency: str, path: str) -> Decimal | None:
+def _bound(record: Mapping[str, Any], key: str, currency: str, path: str) -> Decimal | None:
     """Return a subtotal bound as an amount, refused out of the range of money (or negative)."""
-    bound = fields.money(value, currency, path)
+    bound = money(record, key, currency, path)
     if bound is not None and bound.amount < 0:
-        raise MappingError(f"a subtotal bound must not be negative, got {bound.amount}", path=path)
+        raise MappingError(f"a subtotal bound must not be negative, got {bound.amount}", path=at(path, key))
     return None if bound is None else bound.amount
 
 
@@ -157,26 +171,26 @@ def product_from_occ(payload: Any, *, currency: str, storefront: str, path: str 
 
 
 def _product(payload: Any, currency: str, storefront: str, path: str) -> Product:
-    item = fields.expect_object(payload, path)
-    product_id = fields.record_id(item, path)
-    title = fields.text_at(item, "displayName", path) or ""
+    item = expect_object(payload, path)
+    product_id = record_id(item, path, ("repositoryId", "id"))
+    title = text(item, "displayName", path) or ""
     aliases = _variant_aliases(item, path)
-    skus = fields.list_at(item, "childSKUs", path)
+    skus = items(item, "childSKUs", path)
     resolved: dict[str, str] = {}  # image URLs made absolute, shared with the SKUs
     images, image_keys = _images(item, storefront=storefront, alt=title or None, path=path, resolved=resolved)
-    route = fields.text_at(item, "route", path)
-    description = fields.text_at(item, "description", path)
+    route = text(item, "route", path)
+    description = text(item, "description", path)
     url = _absolute(route, storefront) if route else None
-    active = fields.flag_at(item, "active", path)
-    brand = fields.text_at(item, "brand", path)
-    price = _price_at(item, "listPrice", currency, path)
-    sale_price = _price_at(item, "salePrice", currency, path)
+    active = flag(item, "active", path, True, True)  # positional (a specialised call): default true, "true" accepted
+    brand = text(item, "brand", path)
+    price = _price(item, "listPrice", currency, path)
+    sale_price = _price(item, "salePrice", currency, path)
     variants = [
         _variant(sku, currency, storefront, aliases, f"{path}.childSKUs[{i}]", resolved) for i, sku in enumerate(skus)
     ]
-    categories = _category_ids(item.get("parentCategories"), f"{path}.parentCategories")
-    created_at = fields.timestamp(item.get("creationDate"), f"{path}.creationDate")
-    extra = fields.leftovers(item, *_PRODUCT_KEYS, *image_keys)
+    categories = _category_ids(item, "parentCategories", path)
+    created_at = timestamp(item, "creationDate", path)
+    extra = leftovers(item, *_PRODUCT_KEYS, *image_keys)
     return _new_product(
         id=product_id,
         title=title,
@@ -254,23 +268,23 @@ def _sku(
     path: str,
     resolved: dict[str, str],
 ) -> Variant:
-    sku = fields.expect_object(payload, path)
-    sku_id = fields.record_id(sku, path)
-    title = fields.text_at(sku, "displayName", path)
+    sku = expect_object(payload, path)
+    sku_id = record_id(sku, path, ("repositoryId", "id"))
+    title = text(sku, "displayName", path)
     options: dict[str, str] = {}
     option_keys: list[str] = []
     if aliases:
         for alias, name in aliases.items():
             value = sku.get(alias)
             if value is not None:
-                options[name] = (value if type(value) is str else fields.text(value, f"{path}.{alias}")) or ""
+                options[name] = (value if type(value) is str else text(sku, alias, path)) or ""
                 option_keys.append(alias)
     images, image_keys = _images(sku, storefront=storefront, alt=title, path=path, resolved=resolved)
-    price = _price_at(sku, "listPrice", currency, path)
-    sale_price = _price_at(sku, "salePrice", currency, path)
-    barcode = fields.text_at(sku, "barcode", path)
-    active = fields.flag_at(sku, "active", path)
-    extra = fields.leftovers(sku, *_SKU_KEYS, *option_keys, *image_keys)
+    price = _price(sku, "listPrice", currency, path)
+    sale_price = _price(sku, "salePrice", currency, path)
+    barcode = text(sku, "barcode", path)
+    active = flag(sku, "active", path, True, True)  # default true, "true" accepted
+    extra = leftovers(sku, *_SKU_KEYS, *option_keys, *image_keys)
     return _new_variant(
         id=sku_id,
         sku=sku_id,
@@ -300,43 +314,41 @@ def inventory_from_occ(payload: Any, *, path: str = "inventory") -> tuple[Invent
         return _inventory(payload, path)
     except MappingError as exc:
         products = isinstance(payload, dict) and "childSKUs" in payload
-        keys = ("repositoryId", "id") if products else ("skuId", "repositoryId", "id")
+        keys = ("repositoryId", "id") if products else ("skuId", ("repositoryId", "id"))
         raise _record_error(exc, "product" if products else "SKU", payload, *keys) from None
 
 
 def _inventory(payload: Any, path: str) -> tuple[InventoryLevel, ...]:
-    item = fields.expect_object(payload, path)
+    item = expect_object(payload, path)
     if "childSKUs" in item:
-        records = fields.expect_list(item.get("childSKUs"), f"{path}.childSKUs")
+        records = items(item, "childSKUs", path)
         return tuple(
             level
             for i, record in enumerate(records)
             for level in inventory_from_occ(record, path=f"{path}.childSKUs[{i}]")
         )
-    sku_id = fields.text(item.get("skuId") or item.get("repositoryId") or item.get("id"), f"{path}.skuId")
-    if not sku_id:
-        raise MappingError("an inventory record needs a skuId", path=f"{path}.skuId")
-    nested = fields.expect_list(item.get("locationInventoryInfo"), f"{path}.locationInventoryInfo")
+    sku_id = record_id(item, path, ("skuId", "repositoryId", "id"), name="skuId")
+    nested = items(item, "locationInventoryInfo", path)
     levels = []
     if item.get("stockLevel") is not None or not nested:
         levels.append(_level(sku_id, item, path, "skuId", "repositoryId", "id", "locationInventoryInfo"))
     for i, entry in enumerate(nested):
         where = f"{path}.locationInventoryInfo[{i}]"
-        levels.append(_level(sku_id, fields.expect_object(entry, where), where, "skuId"))
+        levels.append(_level(sku_id, expect_object(entry, where), where, "skuId"))
     return tuple(levels)
 
 
 def _level(sku_id: str, record: Mapping[str, Any], path: str, *also_used: str) -> InventoryLevel:
-    return fields.build(
+    return build(
         path,
         InventoryLevel,
         sku_id=sku_id,
-        location_id=fields.text(record.get("locationId"), f"{path}.locationId"),
-        available=_units(record.get("stockLevel"), f"{path}.stockLevel") or 0,
-        threshold=_units(record.get("stockThreshold"), f"{path}.stockThreshold", signed=True),
-        backorderable=_units(record.get("backorderLevel"), f"{path}.backorderLevel", signed=True),
-        status=fields.text(record.get("availabilityStatusMsg"), f"{path}.availabilityStatusMsg"),
-        extra=fields.leftovers(
+        location_id=text(record, "locationId", path),
+        available=_units(record, "stockLevel", path) or 0,
+        threshold=_units(record, "stockThreshold", path, signed=True),
+        backorderable=_units(record, "backorderLevel", path, signed=True),
+        status=text(record, "availabilityStatusMsg", path),
+        extra=leftovers(
             record,
             "locationId",
             "stockLevel",
@@ -366,39 +378,39 @@ def shipping_method_from_occ(payload: Any, *, currency: str, path: str = "shippi
 
 
 def _shipping_method(payload: Any, currency: str, path: str) -> ShippingMethod:
-    method = fields.expect_object(payload, path)
-    ranges = fields.expect_list(method.get("ranges"), f"{path}.ranges")
+    method = expect_object(payload, path)
+    ranges = items(method, "ranges", path)
     calculator = method.get("shippingCalculator")
     unbounded = len(ranges) == 1 and isinstance(ranges[0], dict) and ranges[0].get("high") is None
     by_subtotal = calculator in (None, "priceRange") or unbounded
     rates = [_rate(r, currency, f"{path}.ranges[{i}]") for i, r in enumerate(ranges)] if by_subtotal else []
     used = ("id", "repositoryId", "displayName", "description", "enabled") + (("ranges",) if by_subtotal else ())
-    return fields.build(
+    return build(
         path,
         ShippingMethod,
-        id=fields.record_id(method, path),
-        title=fields.text(method.get("displayName"), f"{path}.displayName") or "",
-        description=fields.text(method.get("description"), f"{path}.description"),
-        enabled=fields.flag(method.get("enabled"), f"{path}.enabled"),
+        id=record_id(method, path, ("repositoryId", "id")),
+        title=text(method, "displayName", path) or "",
+        description=text(method, "description", path),
+        enabled=flag(method, "enabled", path, strings=True),
         rates=rates,
-        extra=fields.leftovers(method, *used),
+        extra=leftovers(method, *used),
     )
 
 
 def _rate(payload: Any, currency: str, path: str) -> ShippingRate:
-    entry = fields.expect_object(payload, path)
-    amount = fields.money(entry.get("amount"), currency, f"{path}.amount")
-    if amount is None:
+    entry = expect_object(payload, path)
+    rate = money(entry, "amount", currency, path)
+    if rate is None:
         raise MappingError("a shipping range needs an amount", path=f"{path}.amount")
-    if amount.amount < 0:
-        raise MappingError(f"a shipping rate must not be negative, got {amount.amount}", path=f"{path}.amount")
-    return fields.build(
+    if rate.amount < 0:
+        raise MappingError(f"a shipping rate must not be negative, got {rate.amount}", path=f"{path}.amount")
+    return build(
         path,
         ShippingRate,
-        id=fields.text(entry.get("repositoryId"), f"{path}.repositoryId"),
-        amount=amount,
-        min_subtotal=_bound(entry.get("low"), currency, f"{path}.low"),
-        max_subtotal=_bound(entry.get("high"), currency, f"{path}.high"),
+        id=text(entry, "repositoryId", path),
+        amount=rate,
+        min_subtotal=_bound(entry, "low", currency, path),
+        max_subtotal=_bound(entry, "high", currency, path),
     )
 
 
@@ -421,33 +433,32 @@ def order_from_occ(payload: Any, *, reference_property: str, currency: str, path
 
 
 def _order(payload: Any, reference_property: str, currency: str, path: str) -> Order:
-    order = fields.expect_object(payload, path)
-    price_info = fields.expect_object(order.get("priceInfo") or {}, f"{path}.priceInfo")
-    currency = fields.text(price_info.get("currencyCode"), f"{path}.priceInfo.currencyCode") or currency
+    order = expect_object(payload, path)
+    price_info = expect_object(order.get("priceInfo") or {}, path, "priceInfo")
+    currency = text(price_info, "currencyCode", f"{path}.priceInfo") or currency
     if "commerceItems" in order:
         items_key, items_path = "commerceItems", f"{path}.commerceItems"
-        items = fields.expect_list(order["commerceItems"], items_path)
+        lines = expect_list(order["commerceItems"], items_path)
     else:
         items_key, items_path = "shoppingCart", f"{path}.shoppingCart.items"
-        items = fields.expect_list(
-            fields.expect_object(order.get("shoppingCart") or {}, f"{path}.shoppingCart").get("items"), items_path
-        )
-    state = fields.text(order.get("state"), f"{path}.state")
+        cart = expect_object(order.get("shoppingCart") or {}, path, "shoppingCart")
+        lines = items(cart, "items", f"{path}.shoppingCart")
+    state = text(order, "state", path)
     if not state:
         raise MappingError("an order needs a state", path=f"{path}.state")
     address, address_key = _order_address(order, path)
-    return fields.build(
+    return build(
         path,
         Order,
-        id=fields.record_id(order, path),
+        id=record_id(order, path, ("repositoryId", "id")),
         reference=_reference(order, reference_property, path),
         state=state,
-        lines=[_line(item, currency, f"{items_path}[{i}]") for i, item in enumerate(items)],
+        lines=[_line(item, currency, f"{items_path}[{i}]") for i, item in enumerate(lines)],
         totals=_totals(price_info, currency, f"{path}.priceInfo") if price_info else None,
         shipping_address=address,
-        created_at=fields.timestamp(order.get("creationDate") or order.get("submittedDate"), f"{path}.creationDate"),
-        updated_at=fields.timestamp(order.get("lastModifiedDate"), f"{path}.lastModifiedDate"),
-        extra=fields.leftovers(
+        created_at=timestamp(order, "creationDate", path) or timestamp(order, "submittedDate", path),
+        updated_at=timestamp(order, "lastModifiedDate", path),
+        extra=leftovers(
             order,
             "id",
             "state",
@@ -464,36 +475,35 @@ def _order(payload: Any, reference_property: str, currency: str, path: str) -> O
 def _reference(order: Mapping[str, Any], name: str, path: str) -> str | None:
     """Read the reference property at the top level, or from ``dynamicProperties``."""
     if order.get(name) is not None:
-        return fields.text(order[name], f"{path}.{name}")
-    for i, prop in enumerate(fields.expect_list(order.get("dynamicProperties"), f"{path}.dynamicProperties")):
+        return text(order, name, path)
+    for i, prop in enumerate(items(order, "dynamicProperties", path)):
         if isinstance(prop, dict) and prop.get("id") == name:
-            return fields.text(prop.get("value"), f"{path}.dynamicProperties[{i}].value")
+            return text(prop, "value", f"{path}.dynamicProperties[{i}]")
     return None
 
 
 def _line(payload: Any, currency: str, path: str) -> OrderLine:
-    item = fields.expect_object(payload, path)
-    info = fields.expect_object(item.get("priceInfo") or {}, f"{path}.priceInfo")
+    item = expect_object(payload, path)
+    info = expect_object(item.get("priceInfo") or {}, path, "priceInfo")
     on_sale = bool(info.get("onSale")) and info.get("salePrice") is not None
-    unit = info.get("salePrice") if on_sale else info.get("listPrice")
-    return fields.build(
+    return build(
         path,
         OrderLine,
-        product_id=fields.text(item.get("productId"), f"{path}.productId"),
-        sku_id=fields.text(item.get("catRefId"), f"{path}.catRefId"),
-        quantity=fields.integer(item.get("quantity"), f"{path}.quantity"),
-        price=fields.money(unit, currency, f"{path}.priceInfo.listPrice"),
+        product_id=text(item, "productId", path),
+        sku_id=text(item, "catRefId", path),
+        quantity=integer(item, "quantity", path, loose=True),
+        price=money(info, "salePrice" if on_sale else "listPrice", currency, f"{path}.priceInfo"),
     )
 
 
 def _totals(info: Mapping[str, Any], currency: str, path: str) -> OrderTotals:
-    total = fields.money(info.get("total"), currency, f"{path}.total")
+    total = money(info, "total", currency, path)
     if total is None:
         raise MappingError("an order's priceInfo needs a total", path=f"{path}.total")
     return OrderTotals(
-        subtotal=fields.money(info.get("subTotal"), currency, f"{path}.subTotal"),
-        shipping=fields.money(info.get("shipping"), currency, f"{path}.shipping"),
-        tax=fields.money(info.get("tax"), currency, f"{path}.tax"),
+        subtotal=money(info, "subTotal", currency, path),
+        shipping=money(info, "shipping", currency, path),
+        tax=money(info, "tax", currency, path),
         total=total,
     )
 
@@ -502,7 +512,7 @@ def _order_address(order: Mapping[str, Any], path: str) -> tuple[Address | None,
     """Return the order's shipping address and the top-level key it came from."""
     if order.get("shippingAddress"):
         return address_from_occ(order["shippingAddress"], path=f"{path}.shippingAddress"), "shippingAddress"
-    groups = fields.expect_list(order.get("shippingGroups"), f"{path}.shippingGroups")
+    groups = items(order, "shippingGroups", path)
     if groups and isinstance(groups[0], dict) and groups[0].get("shippingAddress"):
         return address_from_occ(groups[0]["shippingAddress"], path=f"{path}.shippingGroups[0].shippingAddress"), None
     return None, None
@@ -510,26 +520,26 @@ def _order_address(order: Mapping[str, Any], path: str) -> tuple[Address | None,
 
 def address_from_occ(payload: Any, *, path: str = "address") -> Address | None:
     """Map an OCC address; ``None`` when it lacks a name, street, city or country."""
-    data = fields.expect_object(payload, path)
-    names = (fields.text(data.get(k), f"{path}.{k}") for k in ("firstName", "lastName"))
-    name = " ".join(n for n in names if n) or fields.text(data.get("companyName"), f"{path}.companyName")
-    line1 = fields.text(data.get("address1"), f"{path}.address1")
-    city = fields.text(data.get("city"), f"{path}.city")
-    country = fields.text(data.get("country") or data.get("selectedCountry"), f"{path}.country")
+    data = expect_object(payload, path)
+    names = (text(data, k, path) for k in ("firstName", "lastName"))
+    name = " ".join(n for n in names if n) or text(data, "companyName", path)
+    line1 = text(data, "address1", path)
+    city = text(data, "city", path)
+    country = text(data, "country", path) or text(data, "selectedCountry", path)
     if not (name and line1 and city and country):
         return None
-    return fields.build(
+    return build(
         path,
         Address,
         name=name,
         line1=line1,
-        line2=fields.text(data.get("address2"), f"{path}.address2"),
+        line2=text(data, "address2", path),
         city=city,
-        region=fields.text(data.get("state"), f"{path}.state"),
-        postal_code=fields.text(data.get("postalCode"), f"{path}.postalCode"),
+        region=text(data, "state", path),
+        postal_code=text(data, "postalCode", path),
         country=country.upper(),
-        email=fields.text(data.get("email"), f"{path}.email"),
-        phone=fields.text(data.get("phoneNumber"), f"{path}.phoneNumber"),
+        email=text(data, "email", path),
+        phone=text(data, "phoneNumber", path),
     )
 
 
@@ -634,13 +644,13 @@ def _images(
 def _image_paths(primary: Any, listed: Any, path: str, keys: tuple[str, str]) -> list[str]:
     """Return the primary image path, then the listed ones, without blanks or repeats."""
     if primary is not None and type(primary) is not str:
-        raise MappingError(f"expected text, got {type(primary).__name__}", path=f"{path}.{keys[0]}")
+        PLATFORM.refuse("text", path, keys[0], primary)
     urls = [primary] if primary else []
     if type(listed) is not list:
-        listed = fields.expect_list(listed, f"{path}.{keys[1]}")
+        listed = expect_list(listed, path, keys[1])
     for i, url in enumerate(listed):
         if type(url) is not str:
-            raise MappingError(f"expected text, got {type(url).__name__}", path=f"{path}.{keys[1]}[{i}]")
+            PLATFORM.refuse("text", at(path, keys[1]), i, url)
         if url and url not in urls:
             urls.append(url)
     return urls
@@ -649,30 +659,36 @@ def _image_paths(primary: Any, listed: Any, path: str, keys: tuple[str, str]) ->
 def _variant_aliases(product: Mapping[str, Any], product_path: str) -> dict[str, str]:
     """Map a product's ``productVariantOptions`` to {SKU property: option name}."""
     aliases: dict[str, str] = {}
-    options = fields.list_at(product, "productVariantOptions", product_path)
+    options = items(product, "productVariantOptions", product_path)
     if not options:
         return aliases
     path = f"{product_path}.productVariantOptions"
     for i, option in enumerate(options):
-        entry = option if type(option) is dict else fields.expect_object(option, f"{path}[{i}]")
+        entry = option if type(option) is dict else expect_object(option, path, i)
         alias = entry.get("mapKeyPropertyAlias") or entry.get("optionId")
         if alias is not None and type(alias) is not str:
-            alias = fields.text(alias, f"{path}[{i}].mapKeyPropertyAlias")
+            key = "mapKeyPropertyAlias" if entry.get("mapKeyPropertyAlias") else "optionId"
+            alias = text(entry, key, at(path, i))
         if alias:
             name = entry.get("optionName")
             if name is not None and type(name) is not str:
-                name = fields.text(name, f"{path}[{i}].optionName")
+                name = text(entry, "optionName", at(path, i))
             aliases[alias] = name or alias
     return aliases
 
 
-def _category_ids(value: Any, path: str) -> list[str]:
-    ids = []
-    for i, category in enumerate(fields.expect_list(value, path)):
-        entry = category if type(category) is dict else fields.expect_object(category, f"{path}[{i}]")
+def _category_ids(product: Mapping[str, Any], key: str, product_path: str) -> list[str]:
+    ids: list[str] = []
+    categories = items(product, key, product_path)
+    if not categories:
+        return ids
+    path = at(product_path, key)
+    for i, category in enumerate(categories):
+        entry = category if type(category) is dict else expect_object(category, path, i)
         category_id = entry.get("repositoryId") or entry.get("id")
         if category_id is not None and type(category_id) is not str:
-            category_id = fields.text(category_id, f"{path}[{i}].repositoryId")
+            id_key = "repositoryId" if entry.get("repositoryId") else "id"
+            category_id = text(entry, id_key, at(path, i))
         if category_id:
             ids.append(category_id)
     return ids

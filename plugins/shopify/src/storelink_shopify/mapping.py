@@ -20,11 +20,8 @@ Catalogue amounts are in the shop's currency; order amounts carry their own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from functools import partial
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from storelink import (
     Address,
@@ -39,6 +36,19 @@ from storelink import (
     ShippingMethod,
     ShippingRate,
     Variant,
+)
+from storelink.payload import (
+    PLATFORM,
+    at,
+    build,
+    expect_object,
+    flag,
+    items,
+    money,
+    required_integer,
+    required_text,
+    text,
+    timestamp,
 )
 
 __all__ = [
@@ -57,8 +67,6 @@ __all__ = [
 #: The order custom attribute that carries a storelink order reference.
 REFERENCE_ATTRIBUTE = "storelink_reference"
 
-T = TypeVar("T")
-
 
 class Connection:
     """A GraphQL connection's nodes and ``pageInfo``.
@@ -68,7 +76,7 @@ class Connection:
     :param end_cursor: ``pageInfo.endCursor`` (``None`` when not selected or empty).
     """
 
-    def __init__(self, nodes: list[tuple[dict[str, Any], str]], has_next_page: bool, end_cursor: str | None) -> None:
+    def __init__(self, nodes: list[tuple[Mapping[str, Any], str]], has_next_page: bool, end_cursor: str | None) -> None:
         self.nodes = nodes
         self.has_next_page = has_next_page
         self.end_cursor = end_cursor
@@ -76,77 +84,32 @@ class Connection:
 
 # --------------------------------------------------------------------------- primitives
 
-
-def obj(value: Any, path: str) -> dict[str, Any]:
-    """Return *value* if it is a JSON object, else raise :class:`MappingError`."""
-    if not isinstance(value, dict):
-        raise MappingError(f"expected an object, got {type(value).__name__}", path=path)
-    return value
+#: Return a value if it is a JSON object (:func:`storelink.payload.expect_object`); the
+#: plugin's other modules read responses with it.
+obj = expect_object
 
 
 def _text(payload: Mapping[str, Any], key: str, path: str) -> str:
-    value = payload.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise MappingError(f"expected a non-empty string, got {type(value).__name__}", path=f"{path}.{key}")
-    return value
+    """Return the text at *key*, which must hold more than whitespace (stripped)."""
+    return required_text(payload, key, path, numbers=False, strip=True)
 
 
 def _opt_text(payload: Mapping[str, Any], key: str, path: str) -> str | None:
+    """Return the stripped text at *key*, ``None`` when absent, ``null`` or blank."""
+    return text(payload, key, path, numbers=False, strip=True)
+
+
+def _money_v2(payload: Mapping[str, Any], key: str, path: str) -> Money | None:
+    """Map the ``MoneyV2`` (``{amount, currencyCode}``) at *key*."""
     value = payload.get(key)
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise MappingError(f"expected a string, got {type(value).__name__}", path=f"{path}.{key}")
-    return value.strip() or None
-
-
-def _flag(payload: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-    value = payload.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise MappingError(f"expected a boolean, got {type(value).__name__}", path=f"{path}.{key}")
-    return value
-
-
-def _when(payload: Mapping[str, Any], key: str, path: str) -> datetime | None:
-    text = _opt_text(payload, key, path)
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise MappingError(f"expected an ISO 8601 date-time, got {text[:40]!r}", path=f"{path}.{key}") from None
-    if moment.tzinfo is None:
-        raise MappingError("expected a date-time with a time zone", path=f"{path}.{key}")
-    return moment
-
-
-def _amount(value: Any, path: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise MappingError(f"expected a decimal amount, got {type(value).__name__}", path=path)
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise MappingError(f"expected a decimal amount, got {str(value)[:40]!r}", path=path) from None
-    if not amount.is_finite():
-        raise MappingError("expected a finite amount", path=path)
-    return amount
-
-
-def _money(value: Any, currency: str, path: str) -> Money | None:
-    if value is None:
-        return None
-    return _build(lambda: Money(amount=_amount(value, path), currency=currency), path)
-
-
-def _money_v2(payload: Any, path: str) -> Money | None:
-    """Map a ``MoneyV2`` (``{amount, currencyCode}``)."""
-    if payload is None:
-        return None
-    money = obj(payload, path)
-    currency = _text(money, "currencyCode", path)
-    return _build(lambda: Money(amount=_amount(money.get("amount"), f"{path}.amount"), currency=currency), path)
+    where = at(path, key)
+    entry = expect_object(value, where)
+    found = money(entry, "amount", _text(entry, "currencyCode", where), where, floats=False)
+    if found is None:
+        PLATFORM.refuse("required", where, "amount")
+    return found
 
 
 def _money_set(payload: Mapping[str, Any], key: str, path: str) -> Money | None:
@@ -154,30 +117,18 @@ def _money_set(payload: Mapping[str, Any], key: str, path: str) -> Money | None:
     bag = payload.get(key)
     if bag is None:
         return None
-    return _money_v2(obj(bag, f"{path}.{key}").get("shopMoney"), f"{path}.{key}.shopMoney")
-
-
-def _build(make: Callable[[], T], path: str) -> T:
-    """Build a model, turning its validators' refusals into :class:`MappingError`."""
-    try:
-        return make()
-    except MappingError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise MappingError(f"value does not fit the model: {exc}", path=path) from None
+    return _money_v2(expect_object(bag, path, key), "shopMoney", at(path, key))
 
 
 def connection(payload: Any, path: str) -> Connection:
     """Read a connection: ``{pageInfo {hasNextPage endCursor}, nodes [...]}``."""
     conn = obj(payload, path)
-    nodes = conn.get("nodes")
-    if not isinstance(nodes, list):
-        raise MappingError(f"expected a list, got {type(nodes).__name__}", path=f"{path}.nodes")
+    nodes = items(conn, "nodes", path, required=True)
     info = conn.get("pageInfo")
     has_next, end = False, None
     if info is not None:
         page_info = obj(info, f"{path}.pageInfo")
-        has_next = _flag(page_info, "hasNextPage", f"{path}.pageInfo", False)
+        has_next = flag(page_info, "hasNextPage", f"{path}.pageInfo", False)
         end = _opt_text(page_info, "endCursor", f"{path}.pageInfo")
         if has_next and end is None and "endCursor" in page_info:
             raise MappingError("hasNextPage is true but there is no endCursor", path=f"{path}.pageInfo.endCursor")
@@ -191,16 +142,14 @@ def _image(payload: Any, path: str) -> Image | None:
     image = obj(payload, path)
     url = _text(image, "url", path)
     alt = _opt_text(image, "altText", path)
-    return _build(lambda: Image(url=url, alt=alt), path)
+    return build(path, Image, url=url, alt=alt)
 
 
 def access_scopes(payload: Any, *, path: str = "data") -> list[str]:
     """Return the handles of ``currentAppInstallation.accessScopes`` (``read_products``...)."""
     installation = obj(obj(payload, path).get("currentAppInstallation"), f"{path}.currentAppInstallation")
-    scopes = installation.get("accessScopes")
+    scopes = items(installation, "accessScopes", f"{path}.currentAppInstallation", required=True)
     where = f"{path}.currentAppInstallation.accessScopes"
-    if not isinstance(scopes, list):
-        raise MappingError(f"expected a list, got {type(scopes).__name__}", path=where)
     return [_text(obj(scope, f"{where}[{i}]"), "handle", f"{where}[{i}]") for i, scope in enumerate(scopes)]
 
 
@@ -210,33 +159,29 @@ def access_scopes(payload: Any, *, path: str = "data") -> list[str]:
 def variant_from_shopify(payload: Any, *, currency: str, path: str = "variant") -> Variant:
     """Map a ``ProductVariant`` (price and compare-at price in the shop's *currency*)."""
     node = obj(payload, path)
-    price = _money(node.get("price"), currency, f"{path}.price")
-    compare_at = _money(node.get("compareAtPrice"), currency, f"{path}.compareAtPrice")
+    price = money(node, "price", currency, path, floats=False)
+    compare_at = money(node, "compareAtPrice", currency, path, floats=False)
     sale_price = None
     if price is not None and compare_at is not None and compare_at.amount > price.amount:
         price, sale_price = compare_at, price
     options: dict[str, str] = {}
-    selected = node.get("selectedOptions") or []
-    if not isinstance(selected, list):
-        raise MappingError("expected a list", path=f"{path}.selectedOptions")
-    for i, option in enumerate(selected):
+    for i, option in enumerate(items(node, "selectedOptions", path)):
         where = f"{path}.selectedOptions[{i}]"
         entry = obj(option, where)
         options[_text(entry, "name", where)] = _text(entry, "value", where)
     image = _image(node.get("image"), f"{path}.image")
     ident = _text(node, "id", path)
-    return _build(
-        lambda: Variant(
-            id=ident,
-            sku=_opt_text(node, "sku", path),
-            title=_opt_text(node, "title", path),
-            price=price,
-            sale_price=sale_price,
-            barcode=_opt_text(node, "barcode", path),
-            options=options,
-            images=(image,) if image else (),
-        ),
+    return build(
         path,
+        Variant,
+        id=ident,
+        sku=_opt_text(node, "sku", path),
+        title=_opt_text(node, "title", path),
+        price=price,
+        sale_price=sale_price,
+        barcode=_opt_text(node, "barcode", path),
+        options=options,
+        images=(image,) if image else (),
     )
 
 
@@ -264,22 +209,21 @@ def product_from_shopify(payload: Any, *, currency: str, path: str = "product") 
         extra["variants_truncated"] = True
     ident = _text(node, "id", path)
     title = _text(node, "title", path)
-    return _build(
-        lambda: Product(
-            id=ident,
-            title=title,
-            description=_opt_text(node, "description", path),
-            url=_opt_text(node, "onlineStoreUrl", path),
-            active=status == "ACTIVE",
-            brand=_opt_text(node, "vendor", path),
-            price=lowest,
-            variants=variants,
-            images=images,
-            categories=(product_type,) if product_type else (),
-            created_at=_when(node, "createdAt", path),
-            extra=extra,
-        ),
+    return build(
         path,
+        Product,
+        id=ident,
+        title=title,
+        description=_opt_text(node, "description", path),
+        url=_opt_text(node, "onlineStoreUrl", path),
+        active=status == "ACTIVE",
+        brand=_opt_text(node, "vendor", path),
+        price=lowest,
+        variants=variants,
+        images=images,
+        categories=(product_type,) if product_type else (),
+        created_at=timestamp(node, "createdAt", path, naive="refuse"),
+        extra=extra,
     )
 
 
@@ -296,30 +240,26 @@ def inventory_from_shopify(payload: Any, *, path: str = "variant") -> list[Inven
     if item_payload is None:
         return []
     item = obj(item_payload, f"{path}.inventoryItem")
-    if not _flag(item, "tracked", f"{path}.inventoryItem", True):
+    if not flag(item, "tracked", f"{path}.inventoryItem", True):
         return []
     levels_conn = connection(item.get("inventoryLevels"), f"{path}.inventoryItem.inventoryLevels")
     levels: list[InventoryLevel] = []
     for level, where in levels_conn.nodes:
         location = obj(level.get("location"), f"{where}.location")
-        quantities = level.get("quantities")
-        if not isinstance(quantities, list):
-            raise MappingError("expected a list", path=f"{where}.quantities")
+        quantities = items(level, "quantities", where, required=True)
         available = None
         for i, entry in enumerate(quantities):
-            quantity = obj(entry, f"{where}.quantities[{i}]")
+            quantity = obj(entry, f"{where}.quantities", i)
             if quantity.get("name") == "available":
-                value = quantity.get("quantity")
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise MappingError("expected an integer", path=f"{where}.quantities[{i}].quantity")
-                available = value
+                available = required_integer(quantity, "quantity", f"{where}.quantities[{i}]")
         if available is None:
             raise MappingError("no 'available' quantity", path=f"{where}.quantities")
         location_id = _text(location, "id", f"{where}.location")
         signed = available
         extra = {"location_name": _opt_text(location, "name", f"{where}.location"), "quantity": signed}
-        make = partial(InventoryLevel, sku_id=sku_id, location_id=location_id, available=max(signed, 0), extra=extra)
-        levels.append(_build(make, where))
+        levels.append(
+            build(where, InventoryLevel, sku_id=sku_id, location_id=location_id, available=max(signed, 0), extra=extra)
+        )
     return levels
 
 
@@ -337,9 +277,7 @@ def shipping_methods_from_profile(payload: Any, *, path: str = "profile") -> lis
     profile = obj(payload, path)
     profile_id = _text(profile, "id", path)
     profile_name = _opt_text(profile, "name", path)
-    groups = profile.get("profileLocationGroups") or []
-    if not isinstance(groups, list):
-        raise MappingError("expected a list", path=f"{path}.profileLocationGroups")
+    groups = items(profile, "profileLocationGroups", path)
     methods: list[ShippingMethod] = []
     for g, group in enumerate(groups):
         group_path = f"{path}.profileLocationGroups[{g}]"
@@ -357,23 +295,22 @@ def _method(
     definition: Mapping[str, Any], path: str, profile_id: str, profile_name: str | None, zone: str | None
 ) -> ShippingMethod:
     provider = obj(definition.get("rateProvider"), f"{path}.rateProvider")
-    price = _money_v2(provider.get("price"), f"{path}.rateProvider.price")
-    rates = [_build(lambda: ShippingRate(id=_opt_text(provider, "id", path), amount=price), path)] if price else []
+    price = _money_v2(provider, "price", f"{path}.rateProvider")
+    rates = [build(path, ShippingRate, id=_opt_text(provider, "id", path), amount=price)] if price else []
     extra: dict[str, Any] = {"profile_id": profile_id, "profile_name": profile_name, "zone": zone}
     if price is None:
         extra["calculated"] = True
     ident = _text(definition, "id", path)
     title = _text(definition, "name", path)
-    return _build(
-        lambda: ShippingMethod(
-            id=ident,
-            title=title,
-            description=_opt_text(definition, "description", path) or (f"{title} ({zone})" if zone else None),
-            enabled=_flag(definition, "active", path, True),
-            rates=rates,
-            extra=extra,
-        ),
+    return build(
         path,
+        ShippingMethod,
+        id=ident,
+        title=title,
+        description=_opt_text(definition, "description", path) or (f"{title} ({zone})" if zone else None),
+        enabled=flag(definition, "active", path, True),
+        rates=rates,
+        extra=extra,
     )
 
 
@@ -389,35 +326,31 @@ def address_from_shopify(payload: Any, *, path: str = "address", email: str | No
     city, country = _opt_text(address, "city", path), _opt_text(address, "countryCodeV2", path)
     if not (name and line1 and city and country):
         return None
-    return _build(
-        lambda: Address(
-            name=name,
-            line1=line1,
-            line2=_opt_text(address, "address2", path),
-            city=city,
-            region=_opt_text(address, "provinceCode", path),
-            postal_code=_opt_text(address, "zip", path),
-            country=country,
-            email=email,
-            phone=_opt_text(address, "phone", path),
-        ),
+    return build(
         path,
+        Address,
+        name=name,
+        line1=line1,
+        line2=_opt_text(address, "address2", path),
+        city=city,
+        region=_opt_text(address, "provinceCode", path),
+        postal_code=_opt_text(address, "zip", path),
+        country=country,
+        email=email,
+        phone=_opt_text(address, "phone", path),
     )
 
 
 def _state(order: Mapping[str, Any], path: str) -> str:
     if order.get("cancelledAt"):
         return "cancelled"
-    if _flag(order, "closed", path, False):
+    if flag(order, "closed", path, False):
         return "closed"
     return "open"
 
 
 def _reference(order: Mapping[str, Any], path: str) -> str | None:
-    attributes = order.get("customAttributes") or []
-    if not isinstance(attributes, list):
-        raise MappingError("expected a list", path=f"{path}.customAttributes")
-    for i, attribute in enumerate(attributes):
+    for i, attribute in enumerate(items(order, "customAttributes", path)):
         entry = obj(attribute, f"{path}.customAttributes[{i}]")
         if entry.get("key") == REFERENCE_ATTRIBUTE:
             return _opt_text(entry, "value", f"{path}.customAttributes[{i}]")
@@ -429,13 +362,11 @@ def _line(payload: Mapping[str, Any], path: str) -> OrderLine:
     # A line whose product or variant was deleted since keeps the line's own id.
     product = payload.get("product")
     variant = payload.get("variant")
-    product_id = _text(obj(product, f"{path}.product"), "id", f"{path}.product") if product is not None else line_id
-    sku_id = _text(obj(variant, f"{path}.variant"), "id", f"{path}.variant") if variant is not None else line_id
-    quantity = payload.get("quantity")
-    if isinstance(quantity, bool) or not isinstance(quantity, int):
-        raise MappingError("expected an integer", path=f"{path}.quantity")
+    product_id = _text(obj(product, path, "product"), "id", f"{path}.product") if product is not None else line_id
+    sku_id = _text(obj(variant, path, "variant"), "id", f"{path}.variant") if variant is not None else line_id
+    quantity = required_integer(payload, "quantity", path)
     price = _money_set(payload, "originalUnitPriceSet", path)
-    return _build(lambda: OrderLine(product_id=product_id, sku_id=sku_id, quantity=quantity, price=price), path)
+    return build(path, OrderLine, product_id=product_id, sku_id=sku_id, quantity=quantity, price=price)
 
 
 def order_from_shopify(payload: Any, *, path: str = "order") -> Order:
@@ -454,7 +385,7 @@ def order_from_shopify(payload: Any, *, path: str = "order") -> Order:
         subtotal = _money_set(order, "subtotalPriceSet", path)
         shipping = _money_set(order, "totalShippingPriceSet", path)
         tax = _money_set(order, "totalTaxSet", path)
-        totals = _build(lambda: OrderTotals(subtotal=subtotal, shipping=shipping, tax=tax, total=total), path)
+        totals = build(path, OrderTotals, subtotal=subtotal, shipping=shipping, tax=tax, total=total)
     email = _opt_text(order, "email", path)
     address = address_from_shopify(order.get("shippingAddress"), path=f"{path}.shippingAddress", email=email)
     extra: dict[str, Any] = {
@@ -466,17 +397,16 @@ def order_from_shopify(payload: Any, *, path: str = "order") -> Order:
     if lines_conn.has_next_page:
         extra["lines_truncated"] = True
     ident = _text(order, "id", path)
-    return _build(
-        lambda: Order(
-            id=ident,
-            reference=_reference(order, path),
-            state=_state(order, path),
-            lines=lines,
-            totals=totals,
-            shipping_address=address,
-            created_at=_when(order, "createdAt", path),
-            updated_at=_when(order, "updatedAt", path),
-            extra=extra,
-        ),
+    return build(
         path,
+        Order,
+        id=ident,
+        reference=_reference(order, path),
+        state=_state(order, path),
+        lines=lines,
+        totals=totals,
+        shipping_address=address,
+        created_at=timestamp(order, "createdAt", path, naive="refuse"),
+        updated_at=timestamp(order, "updatedAt", path, naive="refuse"),
+        extra=extra,
     )

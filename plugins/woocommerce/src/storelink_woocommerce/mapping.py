@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +39,8 @@ from storelink import (
     ShippingRate,
     Variant,
 )
+from storelink.payload import expect_list, expect_object, loose_text, money, timestamp
+from storelink.payload import record_id as id_of
 
 __all__ = [
     "REFERENCE_KEY",
@@ -58,71 +59,29 @@ __all__ = [
 REFERENCE_KEY = "storelink_reference"
 
 
-def _obj(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise MappingError("expected an object", path=path)
-    return value
-
-
-def _id(value: Any, path: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MappingError("expected a non-negative integer id", path=path)
-    return str(value)
-
-
 def record_id(record: Mapping[str, Any], path: str) -> str:
     """Return the id of a WooCommerce record.
 
     :raises MappingError: It has no integer id.
     """
-    return _id(record.get("id"), f"{path}.id")
-
-
-def _str(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _money(value: Any, currency: str, path: str) -> Money | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise MappingError("expected an amount", path=path)
-    try:
-        return Money(amount=value, currency=currency)
-    except (ValueError, TypeError, InvalidOperation) as exc:
-        raise MappingError(f"not an amount: {exc}", path=path) from None
-
-
-def _gmt(value: Any, path: str) -> datetime | None:
-    """Parse a ``*_gmt`` timestamp (ISO 8601 without offset, in UTC)."""
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str):
-        raise MappingError("expected a timestamp", path=path)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise MappingError("expected an ISO 8601 timestamp", path=path) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return id_of(record, path, integer=True)
 
 
 def _images(values: Any, path: str) -> list[Image]:
     if values in (None, ""):
         return []
-    if not isinstance(values, list):
-        raise MappingError("expected a list of images", path=path)
     images = []
-    for i, raw in enumerate(values):
-        image = _obj(raw, f"{path}[{i}]")
+    for i, raw in enumerate(expect_list(values, path)):
+        image = expect_object(raw, path, i)
         src = image.get("src")
         if isinstance(src, str) and src.startswith(("https://", "http://")):
-            images.append(Image(url=src, alt=_str(image.get("alt"))))
+            images.append(Image(url=src, alt=loose_text(image, "alt")))
     return images
 
 
 def variant_from_woo(payload: Any, *, currency: str, path: str) -> Variant:
     """Map a variation of ``/products/{id}/variations``."""
-    record = _obj(payload, path)
+    record = expect_object(payload, path)
     options = {
         str(a.get("name")): str(a.get("option"))
         for a in record.get("attributes") or ()
@@ -130,11 +89,11 @@ def variant_from_woo(payload: Any, *, currency: str, path: str) -> Variant:
     }
     image = record.get("image")
     return Variant(
-        id=_id(record.get("id"), f"{path}.id"),
-        sku=_str(record.get("sku")),
+        id=id_of(record, path, integer=True),
+        sku=loose_text(record, "sku"),
         title=", ".join(options.values()) or None,
-        price=_money(record.get("regular_price") or record.get("price"), currency, f"{path}.regular_price"),
-        sale_price=_money(record.get("sale_price"), currency, f"{path}.sale_price"),
+        price=money(record, "regular_price", currency, path) or money(record, "price", currency, path),
+        sale_price=money(record, "sale_price", currency, path),
         active=record.get("status", "publish") == "publish" and record.get("purchasable", True) is not False,
         options=options,
         images=_images([image] if isinstance(image, dict) else [], f"{path}.image"),
@@ -144,11 +103,11 @@ def variant_from_woo(payload: Any, *, currency: str, path: str) -> Variant:
 
 def product_from_woo(payload: Any, *, currency: str, variations: Sequence[Any] = (), path: str) -> Product:
     """Map a product of ``/products``; *variations* are its variations when it is variable."""
-    record = _obj(payload, path)
-    product_id = _id(record.get("id"), f"{path}.id")
+    record = expect_object(payload, path)
+    product_id = id_of(record, path, integer=True)
     kind = record.get("type") or "simple"
-    price = _money(record.get("regular_price") or record.get("price"), currency, f"{path}.regular_price")
-    sale = _money(record.get("sale_price"), currency, f"{path}.sale_price")
+    price = money(record, "regular_price", currency, path) or money(record, "price", currency, path)
+    sale = money(record, "sale_price", currency, path)
     active = record.get("status", "publish") == "publish"
     if kind == "variable":
         variants = [
@@ -158,8 +117,8 @@ def product_from_woo(payload: Any, *, currency: str, variations: Sequence[Any] =
         variants = [
             Variant(
                 id=product_id,
-                sku=_str(record.get("sku")),
-                title=_str(record.get("name")),
+                sku=loose_text(record, "sku"),
+                title=loose_text(record, "name"),
                 price=price,
                 sale_price=sale,
                 active=active and record.get("purchasable", True) is not False,
@@ -175,23 +134,23 @@ def product_from_woo(payload: Any, *, currency: str, variations: Sequence[Any] =
     return Product(
         id=product_id,
         title=title,
-        description=_str(record.get("description")),
-        url=_str(record.get("permalink")),
+        description=loose_text(record, "description"),
+        url=loose_text(record, "permalink"),
         active=active,
         price=price,
         sale_price=sale,
         variants=variants,
         images=_images(record.get("images"), f"{path}.images"),
         categories=categories,
-        created_at=_gmt(record.get("date_created_gmt"), f"{path}.date_created_gmt"),
+        created_at=timestamp(record, "date_created_gmt", path),
         extra={"type": kind, "status": record.get("status"), "slug": record.get("slug")},
     )
 
 
 def inventory_from_woo(payload: Any, *, path: str) -> InventoryLevel:
     """Map the stock of a product or variation (``manage_stock``, ``stock_quantity``, ``stock_status``)."""
-    record = _obj(payload, path)
-    sku_id = _id(record.get("id"), f"{path}.id")
+    record = expect_object(payload, path)
+    sku_id = id_of(record, path, integer=True)
     managed = record.get("manage_stock") is True
     quantity = record.get("stock_quantity")
     if managed and (isinstance(quantity, bool) or not isinstance(quantity, int)):
@@ -218,17 +177,19 @@ def _setting(record: Mapping[str, Any], name: str) -> Any:
 
 def shipping_method_from_woo(payload: Any, *, zone: Any, currency: str, path: str) -> ShippingMethod:
     """Map a method instance of ``/shipping/zones/{id}/methods`` in *zone* (``{"id", "name"}``)."""
-    record = _obj(payload, path)
-    zone_record = _obj(zone, "zone")
-    zone_id = _id(zone_record.get("id"), "zone.id")
-    instance = _id(record.get("instance_id"), f"{path}.instance_id")
+    record = expect_object(payload, path)
+    zone_record = expect_object(zone, "zone")
+    zone_id = id_of(zone_record, "zone", integer=True)
+    instance = id_of(record, path, ("instance_id",), integer=True)
     kind = record.get("method_id")
     rates: list[ShippingRate] = []
     cost = _setting(record, "cost")
     if kind == "free_shipping":
         minimum = _setting(record, "min_amount")
         requires = _setting(record, "requires") or ""
-        needs_minimum = "min_amount" in str(requires) and _money(minimum, currency, f"{path}.settings.min_amount")
+        needs_minimum = "min_amount" in str(requires) and money(
+            {"min_amount": minimum}, "min_amount", currency, f"{path}.settings"
+        )
         rates.append(
             ShippingRate(
                 amount=Money(amount=0, currency=currency),
@@ -239,8 +200,8 @@ def shipping_method_from_woo(payload: Any, *, zone: Any, currency: str, path: st
         # A cost formula ("10 + [qty] * 2") is no amount: kept in extra, priced by the store.
         with contextlib.suppress(ValueError, InvalidOperation):
             rates.append(ShippingRate(amount=Money(amount=str(cost), currency=currency)))
-    title = _str(record.get("title")) or _str(record.get("method_title")) or str(kind)
-    zone_name = _str(zone_record.get("name"))
+    title = loose_text(record, "title") or loose_text(record, "method_title") or str(kind)
+    zone_name = loose_text(zone_record, "name")
     return ShippingMethod(
         id=method_id(zone_id, instance),
         title=title,
@@ -262,18 +223,18 @@ def reference_of(payload: Mapping[str, Any]) -> str | None:
 def _address(value: Any, path: str) -> Address | None:
     if not isinstance(value, dict) or not value.get("address_1") or not value.get("country"):
         return None
-    name = " ".join(p for p in (_str(value.get("first_name")), _str(value.get("last_name"))) if p)
+    name = " ".join(p for p in (loose_text(value, "first_name"), loose_text(value, "last_name")) if p)
     try:
         return Address(
-            name=name or _str(value.get("company")) or "-",
+            name=name or loose_text(value, "company") or "-",
             line1=str(value["address_1"]),
-            line2=_str(value.get("address_2")),
-            city=_str(value.get("city")) or "-",
-            region=_str(value.get("state")),
-            postal_code=_str(value.get("postcode")),
+            line2=loose_text(value, "address_2"),
+            city=loose_text(value, "city") or "-",
+            region=loose_text(value, "state"),
+            postal_code=loose_text(value, "postcode"),
             country=str(value["country"]).upper(),
-            email=_str(value.get("email")),
-            phone=_str(value.get("phone")),
+            email=loose_text(value, "email"),
+            phone=loose_text(value, "phone"),
         )
     except (ValueError, TypeError) as exc:
         raise MappingError(f"the address does not fit: {exc}", path=path) from None
@@ -281,46 +242,47 @@ def _address(value: Any, path: str) -> Address | None:
 
 def order_from_woo(payload: Any, *, path: str) -> Order:
     """Map an order of ``/orders`` (amounts in the order's own ``currency``)."""
-    record = _obj(payload, path)
+    record = expect_object(payload, path)
     currency = record.get("currency")
     if not isinstance(currency, str) or len(currency) != 3:
         raise MappingError("expected the order's currency", path=f"{path}.currency")
     lines = []
     for i, raw in enumerate(record.get("line_items") or ()):
-        item = _obj(raw, f"{path}.line_items[{i}]")
-        product_id = _id(item.get("product_id"), f"{path}.line_items[{i}].product_id")
+        where = f"{path}.line_items[{i}]"
+        item = expect_object(raw, where)
+        product_id = id_of(item, where, ("product_id",), integer=True)
         variation = item.get("variation_id") or 0
         quantity = item.get("quantity")
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
-            raise MappingError("expected a positive quantity", path=f"{path}.line_items[{i}].quantity")
+            raise MappingError("expected a positive quantity", path=f"{where}.quantity")
         lines.append(
             OrderLine(
                 product_id=product_id,
-                sku_id=_id(variation, f"{path}.line_items[{i}].variation_id") if variation else product_id,
+                sku_id=id_of(item, where, ("variation_id",), integer=True) if variation else product_id,
                 quantity=quantity,
-                price=_money(item.get("price"), currency, f"{path}.line_items[{i}].price"),
+                price=money(item, "price", currency, where),
             )
         )
-    total = _money(record.get("total"), currency, f"{path}.total")
+    total = money(record, "total", currency, path)
     totals = None
     if total is not None:
         totals = OrderTotals(
             total=total,
-            shipping=_money(record.get("shipping_total"), currency, f"{path}.shipping_total"),
-            tax=_money(record.get("total_tax"), currency, f"{path}.total_tax"),
+            shipping=money(record, "shipping_total", currency, path),
+            tax=money(record, "total_tax", currency, path),
         )
     status = record.get("status")
     if not isinstance(status, str) or not status:
         raise MappingError("expected the order's status", path=f"{path}.status")
     return Order(
-        id=_id(record.get("id"), f"{path}.id"),
+        id=id_of(record, path, integer=True),
         reference=reference_of(record),
         state=status,
         lines=lines,
         totals=totals,
         shipping_address=_address(record.get("shipping"), f"{path}.shipping"),
-        created_at=_gmt(record.get("date_created_gmt"), f"{path}.date_created_gmt"),
-        updated_at=_gmt(record.get("date_modified_gmt"), f"{path}.date_modified_gmt"),
+        created_at=timestamp(record, "date_created_gmt", path),
+        updated_at=timestamp(record, "date_modified_gmt", path),
         extra={"number": record.get("number"), "created_via": record.get("created_via")},
     )
 
