@@ -9,6 +9,9 @@ payload mapping in :mod:`storelink_shopify.mapping`, the shop-address normaliser
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+__all__ = ["PLATFORM", "__version__"]
 
 __version__ = "0.1.0"
+
+#: The platform slug, the entry-point name.
+PLATFORM = "shopify"

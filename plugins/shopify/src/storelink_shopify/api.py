@@ -41,7 +41,6 @@ import httpx
 
 from storelink import (
     AuthorizationError,
-    Capability,
     ErrorDetail,
     MappingError,
     PlatformContext,
@@ -51,7 +50,10 @@ from storelink import (
     Secret,
     StorelinkError,
 )
-from storelink_shopify import queries
+from storelink.context import current_operation
+from storelink.models import CAPABILITY_HOOKS
+from storelink_shopify import PLATFORM, queries
+from storelink_shopify.auth import AUDIENCE
 from storelink_shopify.queries import OPERATIONS
 
 __all__ = [
@@ -68,27 +70,11 @@ __all__ = [
     "throttle_wait",
 ]
 
-PLATFORM = "shopify"
-
 #: The pinned Admin API version (Shopify supports each stable version for a year).
 API_VERSION = "2026-10"
 
 #: The one endpoint of the GraphQL Admin API.
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"
-
-#: The token audience: one token (the app's access token) for every call.
-AUDIENCE = "admin"
-
-#: The capability an operation needs, named in :class:`AuthorizationError`.
-OPERATION_CAPABILITY: Mapping[str, Capability] = {
-    "fetch_products": Capability.PRODUCTS,
-    "fetch_orders": Capability.ORDERS,
-    "get_order": Capability.ORDERS,
-    "find_order": Capability.ORDERS,
-    "create_order": Capability.CREATE_ORDERS,
-    "fetch_inventory": Capability.INVENTORY,
-    "fetch_shipping_methods": Capability.SHIPPING_METHODS,
-}
 
 #: Bounds of a computed throttle wait, in seconds.
 MIN_WAIT = 0.5
@@ -127,7 +113,6 @@ async def graphql(
     name: str,
     variables: Mapping[str, Any] | None = None,
     *,
-    operation: str,
     audience: str | None = AUDIENCE,
     bearer: Secret | None = None,
     reference: str | None = None,
@@ -137,7 +122,6 @@ async def graphql(
     :param ctx: The connection's context.
     :param name: The operation name (``Products``).
     :param variables: The query's variables.
-    :param operation: The storelink operation, for errors and logs.
     :param audience: Whose token the core attaches; ``None`` with *bearer* to validate
         a token in ``authenticate``.
     :param reference: For ``orderCreate``: the order's reference. The request is then a
@@ -161,8 +145,7 @@ async def graphql(
     data: dict[str, Any] = await ctx.http.read(
         "POST",
         GRAPHQL_PATH,
-        reader=lambda response: read_graphql(response, operation=operation, on_cost=on_cost),
-        operation=operation,
+        reader=lambda response: read_graphql(response, on_cost=on_cost),
         audience=audience,
         bearer=bearer,
         json=body,
@@ -228,9 +211,12 @@ def report_throttle_status(ctx: PlatformContext, cost: Mapping[str, Any]) -> boo
 
 
 def read_graphql(
-    response: httpx.Response, *, operation: str, on_cost: Callable[[Mapping[str, Any], bool], None] | None = None
+    response: httpx.Response, *, on_cost: Callable[[Mapping[str, Any], bool], None] | None = None
 ) -> dict[str, Any]:
     """Decode a GraphQL answer and return its ``data``, raising for its ``errors``.
+
+    Errors are named after the operation the core is running
+    (:func:`storelink.context.current_operation`).
 
     :param on_cost: Called first, whenever the answer has ``extensions.cost`` (a throttled
         answer too), with it and whether the answer has no ``errors``.
@@ -249,7 +235,7 @@ def read_graphql(
         raise PlatformError(
             "the shop answered with something that is not JSON; check the shop address",
             platform=PLATFORM,
-            operation=operation,
+            operation=current_operation(),
             status=response.status_code,
         ) from None
     if not isinstance(body, dict):
@@ -263,7 +249,6 @@ def read_graphql(
         raise graphql_error(
             errors,
             extensions if isinstance(extensions, dict) else {},
-            operation=operation,
             request_id=response.headers.get("x-request-id"),
         )
     data = body.get("data")
@@ -272,16 +257,19 @@ def read_graphql(
     return data
 
 
-def graphql_error(
-    errors: Any, extensions: Mapping[str, Any], *, operation: str, request_id: str | None = None
-) -> StorelinkError:
+def graphql_error(errors: Any, extensions: Mapping[str, Any], *, request_id: str | None = None) -> StorelinkError:
     """Return the storelink error for a GraphQL ``errors`` list answered with HTTP 200.
 
     :param errors: The response's ``errors`` (a list of ``{message, extensions: {code}}``;
         a bare string is accepted too).
     :param extensions: The response's top-level ``extensions`` (with ``cost``).
-    :param operation: The storelink operation.
+
+    The error names the operation the core is running; an ``ACCESS_DENIED`` names the
+    capability the core gives that operation (:data:`storelink.CAPABILITY_HOOKS`).
+    GraphQL codes are classified here, not by :func:`storelink.http.error_for`: the
+    answer's HTTP status is 200, and the error keeps it.
     """
+    operation = current_operation()
     entries = errors if isinstance(errors, list) else [{"message": errors}]
     messages: list[str] = []
     codes: list[str] = []
@@ -311,10 +299,9 @@ def graphql_error(
     if code == "INTERNAL_SERVER_ERROR":
         return RetryableError(text, **fields)
     if code == "ACCESS_DENIED":
-        capability = OPERATION_CAPABILITY.get(operation)
+        capability = next((c.value for c, hooks in CAPABILITY_HOOKS.items() if operation in hooks), None)
         return AuthorizationError(
-            f"The shop refused {operation}: {text} (grant the app the scope it names)",
-            capability=capability.value if capability else None,
+            f"The shop refused {operation}: {text} (grant the app the scope it names)", capability=capability
         )
     return RejectedError(text, **fields)
 

@@ -17,10 +17,12 @@ non-expiring offline token); the core re-checks it every :data:`TOKEN_RECHECK` s
 from __future__ import annotations
 
 from storelink import AccessToken, MappingError, PlatformContext
-from storelink_shopify import api, mapping
 from storelink_shopify.credentials import ACCESS_TOKEN
 
-__all__ = ["TOKEN_HEADER", "TOKEN_RECHECK", "validate"]
+__all__ = ["AUDIENCE", "TOKEN_HEADER", "TOKEN_RECHECK", "validate"]
+
+#: The token audience: one token (the app's access token) for every call.
+AUDIENCE = "admin"
 
 #: The header Shopify's Admin API reads the access token from (bare, no scheme).
 TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105  # a header name, not a secret
@@ -36,8 +38,10 @@ async def validate(ctx: PlatformContext, audience: str) -> AccessToken:
         or the token rotated or mistyped); the core marks the connection revoked.
     :raises MappingError: The shop answered without its name.
     """
+    from storelink_shopify import api, mapping  # kept out of platform_info's imports
+
     token = ctx.credentials.secret(ACCESS_TOKEN)
-    data = await api.graphql(ctx, "Shop", operation="authenticate", audience=None, bearer=token)
+    data = await api.graphql(ctx, "Shop", audience=None, bearer=token)
     shop = mapping.obj(data.get("shop"), "data.shop")
     if not isinstance(shop.get("name"), str):
         raise MappingError("expected the shop's name", path="data.shop.name")

@@ -32,12 +32,16 @@ __all__ = [
     "CAPABILITY_SCOPES",
     "CREDENTIAL_SCHEMA",
     "SCOPES",
+    "SHOP_PARAMETER",
     "missing_scopes",
     "validate_access_token",
 ]
 
 #: The credential field's name.
 ACCESS_TOKEN = "access_token"  # noqa: S105  # a field name, not a secret
+
+#: The OAuth callback parameter that names the shop the app was approved for.
+SHOP_PARAMETER = "shop"
 
 #: The Admin API access scopes the plugin asks for (the OAuth install requests them).
 SCOPES = ("read_products", "read_inventory", "read_orders", "write_orders", "read_shipping")

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from storelink import Address, MappingError, Money, OrderDraft, RejectedError
+from storelink.context import current_operation
 from storelink_shopify.api import PLATFORM
 from storelink_shopify.mapping import REFERENCE_ATTRIBUTE
 
@@ -126,7 +127,7 @@ def user_errors_error(payload: Any, path: str) -> RejectedError | None:
     return RejectedError(
         f"Shopify refused the order: {text}",
         platform=PLATFORM,
-        operation="create_order",
+        operation=current_operation(),
         status=200,
         code=codes[0] if codes else None,
     )

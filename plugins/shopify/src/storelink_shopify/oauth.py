@@ -45,8 +45,9 @@ from storelink import (
     Secret,
     StoreURL,
 )
+from storelink.context import current_operation
 from storelink_shopify.api import PLATFORM
-from storelink_shopify.credentials import ACCESS_TOKEN, CAPABILITY_SCOPES, missing_scopes
+from storelink_shopify.credentials import ACCESS_TOKEN, CAPABILITY_SCOPES, SHOP_PARAMETER, missing_scopes
 
 __all__ = [
     "AUTHORIZE_PATH",
@@ -65,9 +66,6 @@ AUTHORIZE_PATH = "/admin/oauth/authorize"
 
 #: Where the authorization code is exchanged for the access token.
 TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105  # a path, not a secret
-
-#: The callback parameter that names the shop the app was approved for.
-SHOP_PARAMETER = "shop"
 
 # Shopify's documented shape of the shop parameter: a myshopify.com host name.
 _SHOP = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com")
@@ -168,7 +166,6 @@ async def exchange(
         response = await ctx.http.request(
             "POST",
             TOKEN_PATH,
-            operation="complete_authorization",
             audience=None,
             json=body,
             headers={"Accept": "application/json"},
@@ -194,7 +191,7 @@ async def exchange(
         raise PlatformError(
             "Shopify's answer to the code exchange has no access token and scope",
             platform=PLATFORM,
-            operation="complete_authorization",
+            operation=current_operation(),
             status=response.status_code,
         )
     missing = missing_scopes([s.strip() for s in granted.split(",") if s.strip()], scopes)

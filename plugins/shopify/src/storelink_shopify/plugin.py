@@ -18,10 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import httpx
 
 from storelink import (
     AccessReport,
@@ -35,30 +34,42 @@ from storelink import (
     Money,
     NotFoundError,
     OAuthFlow,
-    OffsetCursor,
     Order,
     OrderDraft,
     Page,
     PlatformContext,
     PlatformError,
     PlatformInfo,
-    PluginError,
     Product,
     RejectedError,
     Secret,
     ShippingMethod,
     StoreURL,
-    TokenCursor,
+    cursor_token,
     hookimpl,
+    next_offset,
+    offset_start,
+    token_page,
 )
-from storelink_shopify import api, auth, drafts, mapping, oauth, queries, urls
+from storelink.context import current_operation
+from storelink_shopify import PLATFORM, auth, urls
 from storelink_shopify.credentials import (
     APP_CREDENTIALS,
     CAPABILITY_SCOPES,
     CREDENTIAL_SCHEMA,
     SCOPES,
+    SHOP_PARAMETER,
     missing_scopes,
 )
+
+if TYPE_CHECKING:
+    import httpx
+
+    from storelink_shopify import drafts, mapping
+
+# The modules that make requests and map answers (api, mapping, queries, drafts, oauth)
+# are imported inside the hooks: `storelink platforms` imports this module for
+# platform_info alone, and must not pay for them (or for httpx).
 
 __all__ = [
     "authenticate",
@@ -98,7 +109,7 @@ SETUP_GUIDE = (
 )
 
 #: How a merchant connects a shop: Shopify's OAuth install, for an offline token.
-OAUTH_FLOW = OAuthFlow(scopes=SCOPES, pkce=False, app_credentials=APP_CREDENTIALS, store_parameter=oauth.SHOP_PARAMETER)
+OAUTH_FLOW = OAuthFlow(scopes=SCOPES, pkce=False, app_credentials=APP_CREDENTIALS, store_parameter=SHOP_PARAMETER)
 
 
 # --------------------------------------------------------------------------- identity
@@ -108,12 +119,12 @@ OAUTH_FLOW = OAuthFlow(scopes=SCOPES, pkce=False, app_credentials=APP_CREDENTIAL
 def platform_info() -> PlatformInfo:
     """Describe Shopify: the OAuth install, the access-token credentials it yields, the capabilities."""
     return PlatformInfo(
-        slug=api.PLATFORM,
+        slug=PLATFORM,
         title="Shopify",
         credential_schema=CREDENTIAL_SCHEMA,
         capabilities=frozenset(CAPABILITY_SCOPES),
         setup_guide=SETUP_GUIDE,
-        audiences=(api.AUDIENCE,),
+        audiences=(auth.AUDIENCE,),
         store_url_example="https://mystore.myshopify.com",
         docs_url="https://shopify.dev/docs/api/admin-graphql",
         oauth=OAUTH_FLOW,
@@ -131,6 +142,8 @@ def normalize_store_url(raw: str, allow_loopback: bool) -> StoreURL:
 @hookimpl
 def describe_error(response: httpx.Response) -> ErrorDetail | None:
     """Decode Shopify's ``{"errors": ...}`` error body."""
+    from storelink_shopify import api
+
     return api.describe_error(response)
 
 
@@ -150,6 +163,8 @@ def build_authorization_url(
 
     *code_challenge* is always ``None``: Shopify's authorization-code grant has no PKCE.
     """
+    from storelink_shopify import oauth
+
     return oauth.authorization_url(
         store_url, client_id=client_id, scopes=scopes, state=state, redirect_uri=redirect_uri
     )
@@ -158,6 +173,8 @@ def build_authorization_url(
 @hookimpl
 def verify_callback(query: str, params: Mapping[str, str], app_credentials: Credentials) -> bool:
     """Check the callback's ``hmac`` (HMAC-SHA256 with the client secret) and its ``shop``."""
+    from storelink_shopify import oauth
+
     return oauth.verify_callback(query, app_credentials.secret("client_secret"))
 
 
@@ -170,6 +187,8 @@ async def complete_authorization(
     code_verifier: Secret | None,
 ) -> Credentials:
     """Exchange the code at ``/admin/oauth/access_token``; the grant must cover every scope asked for."""
+    from storelink_shopify import oauth
+
     return await oauth.exchange(ctx, params, app_credentials, scopes=SCOPES)
 
 
@@ -189,7 +208,9 @@ async def check_access(ctx: PlatformContext) -> AccessReport:
     One query (``currentAppInstallation { accessScopes }``) answers for every
     capability; a ``write_`` scope counts as its ``read_`` scope.
     """
-    data = await api.graphql(ctx, "AccessScopes", operation="check_access")
+    from storelink_shopify import api, mapping
+
+    data = await api.graphql(ctx, "AccessScopes")
     granted = mapping.access_scopes(data, path="data")
     checks = []
     for capability, needed in CAPABILITY_SCOPES.items():
@@ -211,8 +232,10 @@ async def check_access(ctx: PlatformContext) -> AccessReport:
 @hookimpl
 async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Product]:
     """Return one page of ``products`` (by id), with variants, prices and images."""
+    from storelink_shopify import api, mapping, queries
+
     variables = {"first": queries.PRODUCTS_PAGE, "after": _after(cursor, "fetch_products")}
-    data = await api.graphql(ctx, "Products", variables, operation="fetch_products")
+    data = await api.graphql(ctx, "Products", variables)
     currency = _text(mapping.obj(data.get("shop"), "data.shop").get("currencyCode"), "data.shop.currencyCode")
     conn = mapping.connection(data.get("products"), "data.products")
     products = [mapping.product_from_shopify(node, currency=currency, path=path) for node, path in conn.nodes]
@@ -223,22 +246,24 @@ async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Pr
                 product.id,
                 queries.VARIANTS_PER_PRODUCT,
             )
-    return Page(items=products, next=_next(conn, "data.products"))
+    return token_page(products, _next(conn, "data.products"))
 
 
 @hookimpl
 async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datetime | None) -> Page[Order]:
     """Return one page of ``orders`` by ``UPDATED_AT``, filtered with ``updated_at:>=`` *since*."""
+    from storelink_shopify import api, mapping, queries
+
     variables: dict[str, Any] = {"first": queries.ORDERS_PAGE, "after": _after(cursor, "fetch_orders")}
     if since is not None:
         variables["query"] = f"updated_at:>='{_iso(since)}'"
-    data = await api.graphql(ctx, "Orders", variables, operation="fetch_orders")
+    data = await api.graphql(ctx, "Orders", variables)
     conn = mapping.connection(data.get("orders"), "data.orders")
     orders = [mapping.order_from_shopify(node, path=path) for node, path in conn.nodes]
     if since is not None:
         # The search filters to the second; keep exactly what changed at or after since.
         orders = [o for o in orders if (o.updated_at or o.created_at or since) >= since]
-    return Page(items=orders, next=_next(conn, "data.orders"))
+    return token_page(orders, _next(conn, "data.orders"))
 
 
 @hookimpl
@@ -248,14 +273,16 @@ async def get_order(ctx: PlatformContext, order_id: str) -> Order:
     :raises NotFoundError: No such order (Shopify answers ``null``), or *order_id* is
         not an order id at all (nothing is sent then).
     """
+    from storelink_shopify import api, mapping
+
     gid = f"gid://shopify/Order/{order_id}" if order_id.isdigit() else order_id
     if not _ORDER_GID.fullmatch(gid):
         raise NotFoundError(
-            f"{order_id[:80]!r} is not a Shopify order id", platform=api.PLATFORM, operation="get_order"
+            f"{order_id[:80]!r} is not a Shopify order id", platform=PLATFORM, operation=current_operation()
         )
-    data = await api.graphql(ctx, "Order", {"id": gid}, operation="get_order")
+    data = await api.graphql(ctx, "Order", {"id": gid})
     if data.get("order") is None:
-        raise NotFoundError(f"there is no order {gid}", platform=api.PLATFORM, operation="get_order")
+        raise NotFoundError(f"there is no order {gid}", platform=PLATFORM, operation=current_operation())
     return mapping.order_from_shopify(data["order"], path="data.order")
 
 
@@ -269,30 +296,27 @@ async def fetch_inventory(
     *sku_ids* (variant ids), :data:`~storelink_shopify.queries.INVENTORY_PAGE` of them
     per page through ``nodes(ids:)``; an id that is not a variant's has no levels.
     """
+    from storelink_shopify import api, mapping, queries
+
     if sku_ids is not None:
         return await _inventory_of(ctx, cursor, sku_ids)
     variables = {"first": queries.INVENTORY_PAGE, "after": _after(cursor, "fetch_inventory")}
-    data = await api.graphql(ctx, "VariantInventory", variables, operation="fetch_inventory")
+    data = await api.graphql(ctx, "VariantInventory", variables)
     conn = mapping.connection(data.get("productVariants"), "data.productVariants")
     levels = [level for node, path in conn.nodes for level in mapping.inventory_from_shopify(node, path=path)]
-    return Page(items=levels, next=_next(conn, "data.productVariants"))
+    return token_page(levels, _next(conn, "data.productVariants"))
 
 
 async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tuple[str, ...]) -> Page[InventoryLevel]:
-    if cursor is None:
-        offset, limit = 0, queries.INVENTORY_PAGE
-    elif isinstance(cursor, OffsetCursor):
-        offset, limit = cursor.offset, min(cursor.limit, queries.INVENTORY_PAGE)
-    else:
-        raise PluginError(
-            f"inventory by SKU pages by offset; got {type(cursor).__name__}",
-            plugin=api.PLATFORM,
-            hook="fetch_inventory",
-        )
-    chunk = [s for s in sku_ids[offset : offset + limit] if _VARIANT_GID.fullmatch(s)]
+    from storelink_shopify import api, mapping, queries
+
+    start = offset_start(cursor, queries.INVENTORY_PAGE, platform=PLATFORM, hook="fetch_inventory")
+    limit = min(start.limit, queries.INVENTORY_PAGE)
+    asked = sku_ids[start.offset : start.offset + limit]
+    chunk = [s for s in asked if _VARIANT_GID.fullmatch(s)]
     levels: list[InventoryLevel] = []
     if chunk:
-        data = await api.graphql(ctx, "VariantInventoryById", {"ids": chunk}, operation="fetch_inventory")
+        data = await api.graphql(ctx, "VariantInventoryById", {"ids": chunk})
         nodes = data.get("nodes")
         if not isinstance(nodes, list):
             raise MappingError("expected a list", path="data.nodes")
@@ -300,25 +324,25 @@ async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tu
             if node is None or (isinstance(node, dict) and "id" not in node):
                 continue  # no such variant, or another kind of node
             levels.extend(mapping.inventory_from_shopify(node, path=f"data.nodes[{i}]"))
-    end = offset + limit
-    return Page(items=levels, next=OffsetCursor(offset=end, limit=limit) if end < len(sku_ids) else None)
+    return Page(items=levels, next=next_offset(start, len(asked), total=len(sku_ids), limit=limit))
 
 
 @hookimpl
 async def fetch_shipping_methods(ctx: PlatformContext) -> list[ShippingMethod]:
     """Return the method definitions of every delivery profile, active or not, with their rates."""
+    from storelink_shopify import api, mapping, queries
+
     methods: list[ShippingMethod] = []
     after: str | None = None
     for _ in range(MAX_PROFILE_PAGES):
         variables = {"first": queries.PROFILES_PAGE, "after": after}
-        data = await api.graphql(ctx, "DeliveryProfiles", variables, operation="fetch_shipping_methods")
+        data = await api.graphql(ctx, "DeliveryProfiles", variables)
         conn = mapping.connection(data.get("deliveryProfiles"), "data.deliveryProfiles")
         for node, path in conn.nodes:
             methods.extend(mapping.shipping_methods_from_profile(node, path=path))
-        following = _next(conn, "data.deliveryProfiles")
-        if following is None:
+        after = _next(conn, "data.deliveryProfiles")
+        if after is None:
             return methods
-        after = following.token
     ctx.log.warning("more than %d pages of delivery profiles; the rest are not read", MAX_PROFILE_PAGES)
     return methods
 
@@ -338,16 +362,18 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
         unknown, inactive or carrier-calculated (nothing is sent then), or Shopify
         refused the order.
     """
+    from storelink_shopify import api, drafts, mapping
+
     for i, line in enumerate(draft.lines):
         if not _VARIANT_GID.fullmatch(line.sku_id):
             raise RejectedError(
                 f"line {i + 1}: {line.sku_id[:80]!r} is not a Shopify variant id (gid://shopify/ProductVariant/...)",
-                platform=api.PLATFORM,
-                operation="create_order",
+                platform=PLATFORM,
+                operation=current_operation(),
             )
     shipping = await _shipping_line(ctx, draft.shipping_method_id)
     variables = {"order": drafts.order_input(draft, shipping), "options": dict(drafts.ORDER_OPTIONS)}
-    data = await api.graphql(ctx, "OrderCreate", variables, operation="create_order", reference=draft.reference)
+    data = await api.graphql(ctx, "OrderCreate", variables, reference=draft.reference)
     payload = mapping.obj(data.get("orderCreate"), "data.orderCreate")
     refused = drafts.user_errors_error(payload, "data.orderCreate")
     if refused is not None:
@@ -355,8 +381,8 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
     if payload.get("order") is None:
         raise PlatformError(
             "orderCreate answered without an order or an error",
-            platform=api.PLATFORM,
-            operation="create_order",
+            platform=PLATFORM,
+            operation=current_operation(),
             status=200,
         )
     order = mapping.order_from_shopify(payload["order"], path="data.orderCreate.order")
@@ -366,9 +392,11 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
 @hookimpl
 async def find_order(ctx: PlatformContext, reference: str) -> Order | None:
     """Search ``orders`` for the reference's tag and return the one whose custom attribute is *reference*."""
+    from storelink_shopify import api, drafts, mapping
+
     tag = drafts.reference_tag(reference)
     variables = {"first": FIND_PAGE, "after": None, "query": f"tag:'{tag}'"}
-    data = await api.graphql(ctx, "Orders", variables, operation="find_order")
+    data = await api.graphql(ctx, "Orders", variables)
     conn = mapping.connection(data.get("orders"), "data.orders")
     found = [mapping.order_from_shopify(node, path=path) for node, path in conn.nodes]
     matches = [o for o in found if o.reference == reference]
@@ -378,22 +406,24 @@ async def find_order(ctx: PlatformContext, reference: str) -> Order | None:
 
 
 async def _shipping_line(ctx: PlatformContext, method_id: str) -> drafts.ShippingLine:
+    from storelink_shopify import api, drafts
+
     def refused(why: str) -> RejectedError:
         return RejectedError(
             f"shipping method {method_id[:80]!r} {why}; pick one from fetch_shipping_methods",
-            platform=api.PLATFORM,
-            operation="create_order",
+            platform=PLATFORM,
+            operation=current_operation(),
         )
 
     if not _METHOD_GID.fullmatch(method_id):
         raise refused("is not a Shopify delivery method id (gid://shopify/DeliveryMethodDefinition/...)")
-    data = await api.graphql(ctx, "ShippingMethod", {"id": method_id}, operation="create_order")
+    data = await api.graphql(ctx, "ShippingMethod", {"id": method_id})
     node = data.get("node")
     if not isinstance(node, dict) or not node.get("id"):
         raise NotFoundError(
             f"there is no shipping method {method_id[:80]!r}; pick one from fetch_shipping_methods",
-            platform=api.PLATFORM,
-            operation="create_order",
+            platform=PLATFORM,
+            operation=current_operation(),
         )
     title = _text(node.get("name"), "data.node.name")
     if node.get("active") is False:
@@ -415,21 +445,18 @@ async def _shipping_line(ctx: PlatformContext, method_id: str) -> drafts.Shippin
 
 
 def _after(cursor: Cursor | None, hook: str) -> str | None:
-    if cursor is None:
-        return None
-    if isinstance(cursor, TokenCursor):
-        return cursor.token
-    raise PluginError(f"Shopify pages by cursor; got {type(cursor).__name__}", plugin=api.PLATFORM, hook=hook)
+    return cursor_token(cursor, platform=PLATFORM, hook=hook)
 
 
-def _next(conn: mapping.Connection, path: str) -> TokenCursor | None:
+def _next(conn: mapping.Connection, path: str) -> str | None:
+    """Return the token of the page after *conn*, ``None`` on the last page."""
     if not conn.has_next_page:
         return None
     if not conn.end_cursor:
         raise MappingError("hasNextPage is true but there is no endCursor", path=f"{path}.pageInfo.endCursor")
     if not conn.nodes:
         raise MappingError("hasNextPage is true on an empty page", path=f"{path}.pageInfo")
-    return TokenCursor(token=conn.end_cursor)
+    return conn.end_cursor
 
 
 def _text(value: Any, path: str) -> str:

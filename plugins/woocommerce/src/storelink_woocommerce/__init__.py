@@ -7,6 +7,9 @@ simulator of the WooCommerce REST API v3 endpoints it uses.
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+__all__ = ["PLATFORM", "__version__"]
 
 __version__ = "0.1.0"
+
+#: The platform slug, the entry-point name.
+PLATFORM = "woocommerce"

@@ -26,15 +26,14 @@ from typing import Any
 import attrs
 import httpx
 
-from storelink import Capability, ErrorDetail, MappingError, PlatformContext, PlatformError
+from storelink import ErrorDetail, MappingError, PlatformContext, PlatformError
 from storelink.decode import decode_json
 from storelink.http.runtime import UnreadableBody, parse_json
+from storelink_woocommerce import PLATFORM
 
 __all__ = [
     "API_BASE",
     "CURRENCY_PATH",
-    "MAX_PER_PAGE",
-    "OPERATION_CAPABILITY",
     "PLATFORM",
     "Listing",
     "body",
@@ -48,28 +47,11 @@ __all__ = [
     "store_currency",
 ]
 
-PLATFORM = "woocommerce"
-
 #: Where the REST API v3 lives under the site's install path.
 API_BASE = "/wp-json/wc/v3"
 
 #: The one setting every price needs: the store currency (ISO 4217).
 CURRENCY_PATH = f"{API_BASE}/settings/general/woocommerce_currency"
-
-#: WordPress caps ``per_page`` at 100 (``rest_invalid_param`` above it).
-MAX_PER_PAGE = 100
-
-#: The capability an operation needs, named in an :class:`~storelink.AuthorizationError`.
-OPERATION_CAPABILITY: Mapping[str, Capability] = {
-    "fetch_products": Capability.PRODUCTS,
-    "fetch_variations": Capability.PRODUCTS,
-    "fetch_orders": Capability.ORDERS,
-    "get_order": Capability.ORDERS,
-    "find_order": Capability.ORDERS,
-    "create_order": Capability.CREATE_ORDERS,
-    "fetch_inventory": Capability.INVENTORY,
-    "fetch_shipping_methods": Capability.SHIPPING_METHODS,
-}
 
 _MAX_MESSAGE = 300
 # Anything that looks like a key or secret is masked in messages a store sends back.

@@ -15,16 +15,12 @@ from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from storelink import Credentials, CredentialsError, Secret, StoreURL
-from storelink.credentials import ApprovalFlow
-from storelink_woocommerce.credentials import CONSUMER_KEY, CONSUMER_SECRET
+from storelink_woocommerce.credentials import APPROVAL, CONSUMER_KEY, CONSUMER_SECRET
 
 __all__ = ["APPROVAL", "AUTHORIZE_PATH", "authorization_url", "credentials_from_delivery"]
 
 #: The approval page, under the store's install path.
 AUTHORIZE_PATH = "/wc-auth/v1/authorize"
-
-#: The flow as the plugin declares it: read/write keys, the core's state as ``user_id``.
-APPROVAL = ApprovalFlow(scopes=("read_write",), state_parameter="user_id", declined=(("success", "0"),))
 
 
 def authorization_url(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 
 from storelink import AccessToken, PlatformContext, Secret
-from storelink_woocommerce import api
 from storelink_woocommerce.credentials import CONSUMER_KEY, CONSUMER_SECRET
 
 __all__ = ["KEY_RECHECK", "TOKEN_PREFIX", "basic_credential", "validate"]
@@ -48,6 +47,8 @@ async def validate(ctx: PlatformContext, audience: str) -> AccessToken:
         the core marks the connection revoked.
     :raises MappingError: The store answered without a currency.
     """
+    from storelink_woocommerce import api  # kept out of platform_info's imports
+
     credential = basic_credential(ctx.credentials.secret(CONSUMER_KEY), ctx.credentials.secret(CONSUMER_SECRET))
     response = await ctx.http.request(
         "GET", api.CURRENCY_PATH, operation="authenticate", audience=None, bearer=credential

@@ -19,12 +19,24 @@ import re
 from collections.abc import Callable
 
 from storelink import CredentialField, CredentialSchema, CredentialsError
+from storelink.credentials import ApprovalFlow
 
-__all__ = ["CONSUMER_KEY", "CONSUMER_SECRET", "CREDENTIAL_SCHEMA", "validate_consumer_key", "validate_consumer_secret"]
+__all__ = [
+    "APPROVAL",
+    "CONSUMER_KEY",
+    "CONSUMER_SECRET",
+    "CREDENTIAL_SCHEMA",
+    "validate_consumer_key",
+    "validate_consumer_secret",
+]
 
 #: The credential fields' names.
 CONSUMER_KEY = "consumer_key"
 CONSUMER_SECRET = "consumer_secret"  # noqa: S105  # a field name, not a secret
+
+#: The key-approval flow (``wc-auth``, :mod:`storelink_woocommerce.approval`): read/write
+#: keys, the core's state as ``user_id``.
+APPROVAL = ApprovalFlow(scopes=("read_write",), state_parameter="user_id", declined=(("success", "0"),))
 
 _WHERE = "WooCommerce > Settings > Advanced > REST API"
 _HEX40 = r"[0-9a-f]{40}"

@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from storelink import (
     AccessReport,
@@ -42,9 +40,20 @@ from storelink import (
     ShippingMethod,
     StoreURL,
     hookimpl,
+    next_offset,
+    offset_start,
 )
-from storelink_woocommerce import api, approval, auth, mapping, urls
-from storelink_woocommerce.credentials import CREDENTIAL_SCHEMA
+from storelink_woocommerce import PLATFORM, auth, urls
+from storelink_woocommerce.credentials import APPROVAL, CREDENTIAL_SCHEMA
+
+if TYPE_CHECKING:
+    import httpx
+
+    from storelink_woocommerce import api
+
+# The modules that make requests and map answers (api, mapping, approval) are imported
+# inside the hooks: `storelink platforms` imports this module for platform_info alone,
+# and must not pay for them (or for httpx).
 
 __all__ = [
     "authenticate",
@@ -65,8 +74,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Records per list page (WordPress's maximum).
-PAGE_SIZE = api.MAX_PER_PAGE
+#: Records per list page: WordPress's maximum (``per_page`` above it is ``rest_invalid_param``).
+PAGE_SIZE = 100
 
 #: Variable products whose variations are read at once, per page of products.
 VARIATION_CONCURRENCY = 4
@@ -103,7 +112,7 @@ SETUP_GUIDE = (
 def platform_info() -> PlatformInfo:
     """Describe WooCommerce: its credential schema, capabilities and setup guide."""
     return PlatformInfo(
-        slug=api.PLATFORM,
+        slug=PLATFORM,
         title="WooCommerce",
         credential_schema=CREDENTIAL_SCHEMA,
         capabilities=frozenset(Capability),
@@ -111,7 +120,7 @@ def platform_info() -> PlatformInfo:
         store_url_example="https://example.com/shop",
         docs_url="https://woocommerce.github.io/woocommerce-rest-api-docs/",
         token_prefix=auth.TOKEN_PREFIX,
-        approval=approval.APPROVAL,
+        approval=APPROVAL,
     )
 
 
@@ -124,6 +133,8 @@ def normalize_store_url(raw: str, allow_loopback: bool) -> StoreURL:
 @hookimpl
 def describe_error(response: httpx.Response) -> ErrorDetail | None:
     """Decode WordPress's REST error body (``code``, ``message``, ``data.status``)."""
+    from storelink_woocommerce import api
+
     return api.describe_error(response)
 
 
@@ -141,7 +152,9 @@ def build_authorization_url(
 ) -> str:
     """Return the store's ``wc-auth`` approval URL (the channel's name is the ``app_name``)."""
     if callback_url is None:
-        raise PluginError("wc-auth needs a callback_url", plugin=api.PLATFORM, hook="build_authorization_url")
+        raise PluginError("wc-auth needs a callback_url", plugin=PLATFORM, hook="build_authorization_url")
+    from storelink_woocommerce import approval
+
     return approval.authorization_url(
         store_url,
         app_name=client_id,
@@ -155,6 +168,8 @@ def build_authorization_url(
 @hookimpl
 def receive_credentials(body: Mapping[str, object]) -> tuple[str, Credentials]:
     """Read the key WooCommerce POSTed to the callback URL."""
+    from storelink_woocommerce import approval
+
     return approval.credentials_from_delivery(body)
 
 
@@ -196,6 +211,8 @@ async def _probe(
     path: str,
     params: dict[str, str | int] | None,
 ) -> CapabilityCheck:
+    from storelink_woocommerce import api
+
     try:
         await api.call(ctx, method, path, operation=operation, params=params)
     except AuthorizationError as exc:
@@ -210,6 +227,8 @@ async def _probe(
 
 
 async def _probe_write(ctx: PlatformContext) -> CapabilityCheck:
+    from storelink_woocommerce import api
+
     capability = Capability.CREATE_ORDERS
     try:
         await api.call(
@@ -252,7 +271,7 @@ def _page_of(cursor: Cursor | None, hook: str) -> tuple[int, int]:
         return cursor.offset // cursor.limit + 1, cursor.limit
     raise PluginError(
         f"WooCommerce pages by page number; got {cursor!r} (offsets must be whole pages of at most {PAGE_SIZE})",
-        plugin=api.PLATFORM,
+        plugin=PLATFORM,
         hook=hook,
     )
 
@@ -282,6 +301,8 @@ async def _bounded(limit: int, calls: Sequence[Callable[[], Awaitable[T]]]) -> l
 
 async def _variations(ctx: PlatformContext, product_id: str, operation: str) -> list[Any]:
     """Return every variation of variable product *product_id* (pages of 100, in order)."""
+    from storelink_woocommerce import api
+
     found: list[Any] = []
     page = 1
     while True:
@@ -302,6 +323,8 @@ async def _products_page(
     ctx: PlatformContext, cursor: Cursor | None, hook: str
 ) -> tuple[api.Listing, list[Any], int, int]:
     """Read one page of products and the variations of its variable ones (concurrently)."""
+    from storelink_woocommerce import api, mapping
+
     page, per_page = _page_of(cursor, hook)
     listing = await api.list_page(
         ctx,
@@ -329,6 +352,8 @@ async def _products_page(
 @hookimpl
 async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Product]:
     """Return one page of ``/products``, variable products with their variations as variants."""
+    from storelink_woocommerce import api, mapping
+
     currency = await api.store_currency(ctx)
     listing, variations, page, per_page = await _products_page(ctx, cursor, "fetch_products")
     products = [
@@ -346,6 +371,8 @@ async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datet
     request asks from one second before *since* and the orders modified before it are
     dropped here. The page's total is then not reported (it counts the dropped ones).
     """
+    from storelink_woocommerce import api, mapping
+
     page, per_page = _page_of(cursor, "fetch_orders")
     params: dict[str, str | int] = {"page": page, "per_page": per_page, "orderby": "date", "order": "asc"}
     if since is not None:
@@ -363,6 +390,8 @@ async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datet
 @hookimpl
 async def get_order(ctx: PlatformContext, order_id: str) -> Order:
     """Return ``/orders/{id}``."""
+    from storelink_woocommerce import api, mapping
+
     if not order_id.isdigit():
         raise NotFoundError(f"WooCommerce order ids are numbers; there is no order {order_id[:40]!r}")
     payload = await api.call(ctx, "GET", f"/orders/{order_id}", operation="get_order")
@@ -380,6 +409,8 @@ async def fetch_inventory(
     variation), :data:`SKU_PAGE_SIZE` at a time; an unknown SKU has no level.
     ``Page.total`` is not set: WooCommerce counts products, not levels.
     """
+    from storelink_woocommerce import mapping
+
     if sku_ids is not None:
         return await _inventory_of(ctx, cursor, sku_ids)
     listing, variations, page, per_page = await _products_page(ctx, cursor, "fetch_inventory")
@@ -395,12 +426,10 @@ async def fetch_inventory(
 
 
 async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tuple[str, ...]) -> Page[InventoryLevel]:
-    offset = 0
-    if cursor is not None:
-        if not isinstance(cursor, OffsetCursor):
-            raise PluginError("WooCommerce pages by offset here", plugin=api.PLATFORM, hook="fetch_inventory")
-        offset = cursor.offset
-    chunk = sku_ids[offset : offset + SKU_PAGE_SIZE]
+    from storelink_woocommerce import api, mapping
+
+    start = offset_start(cursor, SKU_PAGE_SIZE, platform=PLATFORM, hook="fetch_inventory")
+    chunk = sku_ids[start.offset : start.offset + SKU_PAGE_SIZE]
 
     def reader(sku_id: str) -> Callable[[], Awaitable[InventoryLevel | None]]:
         async def read() -> InventoryLevel | None:
@@ -415,16 +444,15 @@ async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tu
         return read
 
     found = await _bounded(VARIATION_CONCURRENCY, [reader(s) for s in chunk])
-    end = offset + SKU_PAGE_SIZE
-    return Page(
-        items=[level for level in found if level is not None],
-        next=OffsetCursor(offset=end, limit=SKU_PAGE_SIZE) if end < len(sku_ids) else None,
-    )
+    following = next_offset(start, len(chunk), total=len(sku_ids), limit=SKU_PAGE_SIZE)
+    return Page(items=[level for level in found if level is not None], next=following)
 
 
 @hookimpl
 async def fetch_shipping_methods(ctx: PlatformContext) -> list[ShippingMethod]:
     """Return every method instance of every shipping zone (zones' methods read concurrently)."""
+    from storelink_woocommerce import api, mapping
+
     currency = await api.store_currency(ctx)
     zones = await api.call(ctx, "GET", "/shipping/zones", operation="fetch_shipping_methods")
     if not isinstance(zones, list):
@@ -458,12 +486,14 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
     title and cost the shipping line needs; an unknown one refuses the draft before
     anything is sent.
     """
+    from storelink_woocommerce import api, mapping
+
     zone, _, instance = draft.shipping_method_id.partition(":")
     if not (zone.isdigit() and instance.isdigit()):
         raise RejectedError(
             f"shipping method {draft.shipping_method_id[:40]!r} is not a WooCommerce method id "
             "('zone:instance', as fetch_shipping_methods returns)",
-            platform=api.PLATFORM,
+            platform=PLATFORM,
             operation="create_order",
         )
     try:
@@ -471,7 +501,7 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
     except NotFoundError:
         raise RejectedError(
             f"the store has no shipping method {draft.shipping_method_id!r}",
-            platform=api.PLATFORM,
+            platform=PLATFORM,
             operation="create_order",
             status=404,
         ) from None
@@ -480,7 +510,7 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
             raise RejectedError(
                 f"WooCommerce product and variation ids are numbers; line {line.product_id[:40]!r}/"
                 f"{line.sku_id[:40]!r} is not",
-                platform=api.PLATFORM,
+                platform=PLATFORM,
                 operation="create_order",
             )
     payload = await api.call(
@@ -504,6 +534,8 @@ async def find_order(ctx: PlatformContext, reference: str) -> Order | None:
     checked. The core asks right after an unknown outcome, when the order, if it was
     made, is among the newest.
     """
+    from storelink_woocommerce import api, mapping
+
     for page in range(1, FIND_ORDER_PAGES + 1):
         listing = await api.list_page(
             ctx,
