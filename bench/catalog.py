@@ -29,7 +29,7 @@ interleaved contender by contender:
     ``storelink sync --only products``'s engine in-process: a
     :class:`storelink.sync.SyncJob` writing ``products.jsonl`` to a fresh directory
     (per page: the lines in one write, flushed and fsynced, and a checkpoint stored in
-    the connection store), the models encoded by ``storelink.codec.encode_line``.
+    the connection store), each page's models encoded by ``storelink.codec.encode_lines``.
 
 Each child first reads one page (warm-up: connections, token, first-call costs), then
 times a full walk with the same client and token. Products per second is N divided by
@@ -80,6 +80,9 @@ DIAGNOSTIC_MAX = 10_000
 SYNC_TARGET_0MS = 0.5
 SYNC_TARGET_20MS = 0.8
 SYNC_CPU_TARGET = 2.0
+#: Issue 15's targets for ``session.products()`` against the hand-written httpx loop.
+READ_TARGET_0MS = 0.6
+READ_TARGET_20MS = 0.9
 PRODUCTS_PATH = "/ccadmin/v1/products"
 LOGIN_PATH = "/ccadmin/v1/login"
 
@@ -326,7 +329,8 @@ def _add_figures(
         ratio = "baseline" if contender == "httpx" else f"{stat.median / base:.2f}x httpx"
         target, met = "", None
         if contender == "storelink":
-            target, met = ">= 0.90x httpx", stat.median / base >= 0.90
+            least = READ_TARGET_20MS if latency >= 20 else READ_TARGET_0MS
+            target, met = f">= {least:.2f}x httpx", stat.median / base >= least
             if latency >= 20:
                 ratio += f", {stat.median / seq:.1f}x sequential"
                 target += "; >= 3x sequential"

@@ -117,7 +117,15 @@ def plugin_env(count: int) -> Iterator[dict[str, str]]:
     try:
         site = tmp / "site"
         write_plugins(site, count)
-        yield {"PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp / "cache")}
+        # Bytecode is cached (in the temporary directory) even where PYTHONDONTWRITEBYTECODE
+        # is set, as an installed package's is: otherwise storelink's own modules, unlike
+        # httpx's in site-packages, would be compiled from source on every run.
+        yield {
+            "PYTHONPATH": str(site),
+            "XDG_CACHE_HOME": str(tmp / "cache"),
+            "PYTHONDONTWRITEBYTECODE": "",
+            "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -23,30 +23,60 @@ nested deeper than :data:`~storelink.http.runtime.MAX_JSON_DEPTH`, an integer of
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from storelink.errors import MappingError
-from storelink.http.runtime import MAX_JSON_DEPTH, UnreadableBody
-from storelink.http.runtime import _depth as nesting  # the runtime's own scan: one meaning of "too deep"
+
+if TYPE_CHECKING:
+    from storelink.http.runtime import UnreadableBody
 
 __all__ = ["decode", "decode_json"]
 
 T = TypeVar("T")
 
-_ANY = msgspec.json.Decoder(float_hook=Decimal)
+#: Distinct number texts remembered by :data:`_DECIMALS`, and the longest one remembered.
+_DECIMALS_MAX = 4096
+_DECIMAL_TEXT_MAX = 40
+
+
+class _Decimals(dict[str, Decimal]):
+    """The :class:`~decimal.Decimal` of each number text, remembered: a page repeats its prices.
+
+    msgspec calls ``_DECIMALS.__getitem__`` (C) for every number with a fraction; a text
+    seen before costs a dict lookup instead of a ``Decimal`` parse. Decimals are
+    immutable, so sharing one between bodies is safe; ``Decimal(text)`` is exact
+    whatever the context, so the values are those ``float_hook=Decimal`` gives. Bounded:
+    short texts only, and forgotten all at once when full (a body of all-distinct
+    numbers costs one Python call more per number, nothing more).
+    """
+
+    def __missing__(self, text: str) -> Decimal:
+        value = Decimal(text)
+        if len(text) <= _DECIMAL_TEXT_MAX:
+            if len(self) >= _DECIMALS_MAX:
+                self.clear()
+            self[text] = value
+        return value
+
+
+_DECIMALS = _Decimals()
+_ANY = msgspec.json.Decoder(float_hook=_DECIMALS.__getitem__)
 _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
 _AT = re.compile(r"(?: - at `\$(?P<path>[^`]*)`)$")
 _MSGSPEC_TYPE = re.compile(r"`([^`]*)`")
 
 
-def decode_json(content: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def decode_json(content: bytes | str, *, max_depth: int | None = None) -> Any:
     """Return *content* as JSON values, numbers with a fraction as :class:`~decimal.Decimal`.
 
     :param content: The body (``response.content``).
-    :param max_depth: Deepest nesting of arrays and objects accepted.
+    :param max_depth: Deepest nesting of arrays and objects accepted; ``None``:
+        :data:`~storelink.http.runtime.MAX_JSON_DEPTH`.
     :raises UnreadableBody: Nested too deep, an integer of thousands of digits, or not
         UTF-8 before its end.
     :raises ValueError: Not JSON, or cut off.
@@ -54,7 +84,7 @@ def decode_json(content: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any
     return _decode(_ANY, content, max_depth)
 
 
-def decode(content: bytes | str, kind: type[T], *, max_depth: int = MAX_JSON_DEPTH) -> T:
+def decode(content: bytes | str, kind: type[T], *, max_depth: int | None = None) -> T:
     """Return *content* decoded into *kind* (a msgspec struct, or a type msgspec decodes).
 
     Decoding is lax about spellings (``"12"`` is accepted for an int, ``"true"`` for a
@@ -68,12 +98,28 @@ def decode(content: bytes | str, kind: type[T], *, max_depth: int = MAX_JSON_DEP
     """
     decoder = _DECODERS.get(kind)
     if decoder is None:
-        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind, strict=False, float_hook=Decimal)
+        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind, strict=False, float_hook=_DECIMALS.__getitem__)
     result: T = _decode(decoder, content, max_depth)
     return result
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], content: bytes | str, max_depth: int) -> Any:
+@cache
+def _bounds() -> tuple[int, type[UnreadableBody], Callable[[bytes], int]]:
+    """Return the runtime's ``MAX_JSON_DEPTH``, ``UnreadableBody`` and depth scan (one meaning of "too deep").
+
+    Imported on the first decode, not with this module: a plugin's module may import
+    this one without importing the HTTP runtime (``storelink platforms`` reads no body).
+    """
+    from storelink.http.runtime import MAX_JSON_DEPTH, UnreadableBody
+    from storelink.http.runtime import _depth as nesting
+
+    return MAX_JSON_DEPTH, UnreadableBody, nesting
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], content: bytes | str, max_depth: int | None) -> Any:
+    limit, UnreadableBody, nesting = _bounds()  # the class under its own name, as the raises below use it
+    if max_depth is None:
+        max_depth = limit
     data = content.encode() if isinstance(content, str) else content
     # Only a body longer than the limit can nest past it; the scan is a few C-speed passes.
     if len(data) > max_depth and nesting(data) > max_depth:

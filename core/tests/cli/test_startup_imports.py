@@ -139,7 +139,9 @@ def test_platforms_imports_only_its_own_cli_modules_beyond_what_the_platforms_im
     """The plugins decide the rest: loading them is what listing them costs."""
     command = _modules(RUN_CLI.format(argv=["platforms"]))
     platforms = _modules("import storelink\nstorelink.list_platforms()")
-    extra = {m for m in command - platforms if not m.startswith("rich.")}  # the table's rendering
+    # What the CLI's own modules import (click, rich, logging's scrubbing) whatever runs.
+    own = _modules("import storelink.cli, storelink.cli.output, storelink.cli.state, storelink.redaction")
+    extra = {m for m in command - platforms - (own - PLATFORMS_CLI) if not m.startswith("rich.")}  # the table
     assert extra == PLATFORMS_CLI
 
 
@@ -244,3 +246,56 @@ def test_lazy_commands_refuse_a_target_that_is_not_a_command(module_dir: Path) -
     commands = LazyCommands({"bad": ("lazycmd_bad:not_a_command", "Nothing.")})
     with pytest.raises(TypeError, match=r"lazycmd_bad:not_a_command is not a click command \(it is a 'int'\)"):
         commands["bad"]
+
+
+#: What listing one platform (its ``platform_info``) must not import: the HTTP runtime
+#: and the layer's heavy parts, the decoders, the plugin's API, auth and mapping
+#: modules, its simulator, the store's crypto.
+NOT_FOR_PLATFORM_INFO = {
+    "occ": (
+        "storelink.http.runtime",
+        "storelink.http.tokens",
+        "storelink.http.auth",
+        "storelink.http.egress",
+        "storelink.http.faults",
+        "storelink.http.transport",
+        "storelink.decode",
+        "msgspec",
+        "httpcore",
+        "cryptography",
+        "storelink_occ.api",
+        "storelink_occ.auth",
+        "storelink_occ.mapping",
+        "storelink_occ.simulator",
+    ),
+}
+
+
+@pytest.mark.parametrize("slug", sorted(NOT_FOR_PLATFORM_INFO))
+def test_listing_a_platform_imports_no_http_runtime_mapping_or_simulator(slug: str) -> None:
+    """``storelink platforms`` calls every plugin's ``platform_info``: it needs none of the reads."""
+    modules = _modules(f"import storelink\nassert storelink.get_platform({slug!r}).info.slug == {slug!r}")
+    assert f"storelink_{slug}.plugin" in modules
+    assert _found(modules, NOT_FOR_PLATFORM_INFO[slug]) == []
+
+
+def test_importing_the_http_package_or_one_of_its_names_imports_no_runtime() -> None:
+    modules = _modules("from storelink.http import TOKEN_OPERATIONS, EgressPolicy\nimport storelink.decode")
+    assert _found(modules, ("storelink.http.runtime", "storelink.http.tokens", "storelink.http.faults")) == []
+
+
+def test_the_occ_plugin_binds_its_modules_on_first_use() -> None:
+    """A hook's first call imports the module it needs and puts it in the stand-in's place."""
+    setup = textwrap.dedent(
+        """
+        import sys, types
+        import storelink_occ.plugin as plugin
+        assert "storelink_occ.api" not in sys.modules
+        assert plugin.api.PLATFORM == plugin.PLATFORM
+        assert isinstance(plugin.api, types.ModuleType)
+        assert plugin.auth.AUDIENCES == plugin.AUDIENCES
+        assert callable(plugin.mapping.order_from_occ)
+        assert plugin.mapping is sys.modules["storelink_occ.mapping"]
+        """
+    )
+    _modules(setup)

@@ -107,3 +107,23 @@ def test_a_value_of_the_wrong_type_is_a_mapping_error_naming_its_path(body: byte
 def test_decode_keeps_the_bounds() -> None:
     with pytest.raises(UnreadableBody, match="nested more than 64"):
         decode(b'{"items": [], "totalResults": 1, "x": ' + b"[" * 70 + b"]" * 70 + b"}", Page)
+
+
+@pytest.mark.parametrize("text", ["183.0", "-0.0", "1e5", "1.50E-3", "0.1000000000000000055511151231257827"])
+def test_a_number_read_twice_is_the_same_exact_decimal(text: str) -> None:
+    body = f"[{text}, {text}]".encode()
+    first, second = decode_json(body)
+    assert str(first) == str(second) == str(Decimal(text))  # the text's digits and exponent, kept
+    assert decode_json(body) == parse_json(body, parse_float=Decimal)
+
+
+def test_remembered_numbers_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storelink import decode as module
+
+    monkeypatch.setattr(module, "_DECIMALS_MAX", 8)
+    module._DECIMALS.clear()
+    numbers = [f"{i}.5" for i in range(40)] + ["0." + "1" * 60]
+    assert decode_json(f"[{', '.join(numbers)}]".encode()) == [Decimal(n) for n in numbers]
+    assert 0 < len(module._DECIMALS) <= 8
+    assert all(len(text) <= module._DECIMAL_TEXT_MAX for text in module._DECIMALS)
+    module._DECIMALS.clear()

@@ -96,8 +96,13 @@ class _Rate(ProgressColumn):
 class SyncBar(SyncProgress):
     """A sync's progress on a rich console: one bar per kind, and a line per resume.
 
-    Use it as a context manager around the job's run, as rich's ``Progress``.
+    Use it as a context manager around the job's run, as rich's ``Progress``. The job
+    moves a bar once per page; the console redraws at most :attr:`REFRESHES` times a
+    second, whatever the pages' pace.
     """
+
+    #: Redraws of the bars per second, at most.
+    REFRESHES = 4
 
     def __init__(self, console: Console | None = None) -> None:
         self.bar = Progress(
@@ -108,6 +113,7 @@ class SyncBar(SyncProgress):
             TimeElapsedColumn(),
             _Retries(),
             console=console or Console(stderr=True),
+            refresh_per_second=self.REFRESHES,
         )
         self._tasks: dict[str, TaskID] = {}
 

@@ -21,16 +21,63 @@ A plugin whose platform reports errors inside a successful response raises
 
 from __future__ import annotations
 
-from storelink.context import TOKEN_OPERATIONS, current_operation
-from storelink.http.auth import BearerAuth, TokenAuth
-from storelink.http.clock import Clock, SystemClock
-from storelink.http.config import HttpConfig, RetryConfig
-from storelink.http.egress import EgressPolicy, Resolver, StaticResolver, SystemResolver
-from storelink.http.faults import error_for
-from storelink.http.retry import RetryBudget, is_retryable, parse_retry_after
-from storelink.http.runtime import ConnectionRuntime
-from storelink.http.tokens import RuntimeStats, TokenManager
-from storelink.http.transport import EgressTransport, GuardedBackend
+import importlib as _importlib
+from typing import TYPE_CHECKING
+from typing import Any as _Any
+
+if TYPE_CHECKING:
+    from storelink.context import TOKEN_OPERATIONS, current_operation
+    from storelink.http.auth import BearerAuth, TokenAuth
+    from storelink.http.clock import Clock, SystemClock
+    from storelink.http.config import HttpConfig, RetryConfig
+    from storelink.http.egress import EgressPolicy, Resolver, StaticResolver, SystemResolver
+    from storelink.http.faults import error_for
+    from storelink.http.retry import RetryBudget, is_retryable, parse_retry_after
+    from storelink.http.runtime import ConnectionRuntime
+    from storelink.http.tokens import RuntimeStats, TokenManager
+    from storelink.http.transport import EgressTransport, GuardedBackend
+
+#: Where each export is defined. It is imported on first use, so that importing one
+#: module of the layer (``storelink.http.egress``) or one name (``TOKEN_OPERATIONS``)
+#: does not import the runtime, the token manager, auth, the egress guard and faults:
+#: ``storelink platforms`` loads every plugin and needs none of them.
+_LAZY = {
+    "TOKEN_OPERATIONS": "storelink.context",
+    "BearerAuth": "storelink.http.auth",
+    "Clock": "storelink.http.clock",
+    "ConnectionRuntime": "storelink.http.runtime",
+    "EgressPolicy": "storelink.http.egress",
+    "EgressTransport": "storelink.http.transport",
+    "GuardedBackend": "storelink.http.transport",
+    "HttpConfig": "storelink.http.config",
+    "Resolver": "storelink.http.egress",
+    "RetryBudget": "storelink.http.retry",
+    "RetryConfig": "storelink.http.config",
+    "RuntimeStats": "storelink.http.tokens",
+    "StaticResolver": "storelink.http.egress",
+    "SystemClock": "storelink.http.clock",
+    "SystemResolver": "storelink.http.egress",
+    "TokenAuth": "storelink.http.auth",
+    "TokenManager": "storelink.http.tokens",
+    "current_operation": "storelink.context",
+    "error_for": "storelink.http.faults",
+    "is_retryable": "storelink.http.retry",
+    "parse_retry_after": "storelink.http.retry",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'storelink.http' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "TOKEN_OPERATIONS",

@@ -378,7 +378,7 @@ class _Walk:
 
     async def stream(self) -> None:
         """Append the kind from the checkpoint to the end of its list; leave the final checkpoint stored."""
-        from storelink.codec import cursor_from_str, encode_line
+        from storelink.codec import cursor_from_str, encode_lines
 
         job, kind, file = self.job, self.kind, self.file
         options: dict[str, Any] = {"since": self.cp.since} if kind == "orders" else {}
@@ -390,7 +390,7 @@ class _Walk:
             # Closed at once when a page is refused or cannot be written: its pages in flight are cancelled.
             async with aclosing(pages):
                 async for page, _ in pages:
-                    data = b"".join(map(encode_line, page.items))  # lines.line, without a call per item
+                    data = encode_lines(page.items)  # lines.line of each item, in one call
                     job._within_bounds(kind, file, self.cp, len(page.items), len(data))
                     await written(file, file.append, data)
         finally:

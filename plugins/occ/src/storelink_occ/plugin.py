@@ -10,12 +10,12 @@ request it describes and maps the answer (:mod:`storelink_occ.mapping`).
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import attrs
-import httpx
 
 from storelink import (
     AccessReport,
@@ -44,10 +44,15 @@ from storelink import (
     offset_page,
     offset_start,
 )
-from storelink.http import TOKEN_OPERATIONS
-from storelink_occ import api, auth, mapping, urls
+from storelink.context import TOKEN_OPERATIONS
+from storelink_occ import urls
 from storelink_occ.credentials import CREDENTIAL_SCHEMA, application_key_expires_at
 from storelink_occ.settings import SETTINGS_SCHEMA, OccSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from storelink_occ import api, auth, mapping
 
 __all__ = [
     "authenticate",
@@ -64,6 +69,35 @@ __all__ = [
     "platform_info",
     "refresh_token",
 ]
+
+#: The slug (``api.PLATFORM``) and token audiences (``auth.AUDIENCES``), here so that
+#: :func:`platform_info` (all ``storelink platforms`` calls) imports neither module.
+PLATFORM = "occ"
+AUDIENCES = ("admin", "agent")
+
+
+class _OnFirstUse:
+    """Stands for a module of this plugin until first used, then puts the module in its place.
+
+    ``api``, ``auth`` and ``mapping`` import the HTTP runtime, msgspec and the mapping
+    tables; only the hooks that call the store need them, and listing the platform
+    (:func:`platform_info`) must not import them. The first attribute read imports the
+    module and rebinds its name in this module's globals, so later calls read the
+    module itself, at no cost.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        module = importlib.import_module(f"storelink_occ.{self._name}")
+        globals()[self._name] = module
+        return getattr(module, attribute)
+
+
+if not TYPE_CHECKING:
+    api, auth, mapping = _OnFirstUse("api"), _OnFirstUse("auth"), _OnFirstUse("mapping")
+
 
 #: OCC's default and documented page size for list endpoints.
 PAGE_SIZE = 250
@@ -93,12 +127,12 @@ SETUP_GUIDE = (
 def platform_info() -> PlatformInfo:
     """Describe OCC: its credential schema, settings, capabilities and setup guide."""
     return PlatformInfo(
-        slug=api.PLATFORM,
+        slug=PLATFORM,
         title="Oracle Commerce Cloud",
         credential_schema=CREDENTIAL_SCHEMA,
         capabilities=frozenset(Capability),
         setup_guide=SETUP_GUIDE,
-        audiences=auth.AUDIENCES,
+        audiences=AUDIENCES,
         settings_schema=SETTINGS_SCHEMA,
         store_url_example="https://p1234567c1prd-admin.occa.ocs.oraclecloud.com",
         docs_url="https://docs.oracle.com/en/cloud/saas/cx-commerce/",
