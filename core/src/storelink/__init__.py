@@ -99,7 +99,16 @@ if TYPE_CHECKING:
         TokenCursor,
         Variant,
     )
-    from storelink.paging import PagingConfig, cursor_token, next_offset, offset_page, offset_start, token_page
+    from storelink.paging import (
+        PagingConfig,
+        cursor_token,
+        next_offset,
+        numbered_page,
+        offset_page,
+        offset_start,
+        page_number_start,
+        token_page,
+    )
     from storelink.plugins import Platform, Registry, default_registry
     from storelink.runtimes import ConnectionStats, HubStats
     from storelink.session import Session
@@ -197,8 +206,10 @@ _LAZY = {
     "draft_from_jsonable": "storelink.codec",
     "hookimpl": "storelink.hookspecs",
     "next_offset": "storelink.paging",
+    "numbered_page": "storelink.paging",
     "offset_page": "storelink.paging",
     "offset_start": "storelink.paging",
+    "page_number_start": "storelink.paging",
     "open_store": "storelink.store",
     "order_from_jsonable": "storelink.codec",
     "payload_hash": "storelink.codec",
@@ -321,10 +332,12 @@ __all__ = [
     "hookimpl",
     "list_platforms",
     "next_offset",
+    "numbered_page",
     "offset_page",
     "offset_start",
     "open_store",
     "order_from_jsonable",
+    "page_number_start",
     "payload_hash",
     "to_jsonable",
     "token_page",

@@ -26,7 +26,10 @@ finished page a bounded number of times, waiting :func:`resume_delay` in between
 A list hook builds its one page with the helpers below (exported from ``storelink``),
 so that every platform reads cursors and decides "is there a next page?" the same way:
 :func:`offset_start` and :func:`offset_page` (or :func:`next_offset`) for offset
-paging, :func:`cursor_token` and :func:`token_page` for opaque tokens.
+paging, :func:`page_number_start` and :func:`numbered_page` for lists addressed by a
+1-based page number (the cursor is still an :class:`~storelink.OffsetCursor` of whole
+pages, so the core can read the rest in parallel), :func:`cursor_token` and
+:func:`token_page` for opaque tokens.
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ __all__ = [
     "cursor_token",
     "iterate_pages",
     "next_offset",
+    "numbered_page",
     "offset_page",
     "offset_start",
+    "page_number_start",
     "resume_delay",
     "token_page",
 ]
@@ -184,6 +189,60 @@ def offset_page(
     """
     returned = len(items) if count is None else count
     following = next_offset(start, returned, total=total, limit=limit)
+    return Page(items=items, next=following, total=_count(total))
+
+
+def page_number_start(cursor: Cursor | None, per_page: int, *, platform: str, hook: str) -> tuple[int, int]:
+    """Return the 1-based page number and page size a page-numbered list hook reads for *cursor*.
+
+    Page-numbered lists (``?page=3&per_page=100``) use :class:`~storelink.OffsetCursor`
+    cursors of whole pages: offset ``(page - 1) * per_page``.
+
+    :param cursor: The cursor the hook received (``None``: page 1 of *per_page*).
+    :param per_page: The page size of the first page, and the largest the list accepts.
+    :param platform: The platform slug, for the error.
+    :param hook: The hook, for the error.
+    :raises PluginError: *cursor* is not an offset cursor of whole pages of at most
+        *per_page* records.
+    """
+    if cursor is None:
+        return 1, per_page
+    if isinstance(cursor, OffsetCursor) and cursor.limit <= per_page and cursor.offset % cursor.limit == 0:
+        return cursor.offset // cursor.limit + 1, cursor.limit
+    raise PluginError(
+        f"{platform} pages by page number; got {cursor!r} (offsets must be whole pages of at most {per_page})",
+        plugin=platform,
+        hook=hook,
+    )
+
+
+def numbered_page(
+    items: Sequence[T],
+    *,
+    page: int,
+    per_page: int,
+    count: int | None = None,
+    total_pages: int | None = None,
+    total: int | None = None,
+) -> Page[T]:
+    """Return page *page* of a page-numbered list, with the cursor of the next.
+
+    There is a next page while *total_pages* says so, or, with no page count, while
+    pages come back full.
+
+    :param items: The page's models.
+    :param page: The 1-based number of this page.
+    :param per_page: The page size it was read with.
+    :param count: How many records the platform returned, when it differs from
+        ``len(items)``.
+    :param total_pages: The number of pages as the platform reports it; anything but
+        an int of 0 or more is taken as unknown.
+    :param total: The list's length as the platform reports it (``Page.total``).
+    """
+    returned = len(items) if count is None else count
+    pages = _count(total_pages)
+    more = returned > 0 and (page < pages if pages is not None else returned >= per_page)
+    following = OffsetCursor(offset=page * per_page, limit=per_page) if more else None
     return Page(items=items, next=following, total=_count(total))
 
 

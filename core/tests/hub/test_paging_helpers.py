@@ -1,4 +1,4 @@
-"""The page-building helpers list hooks share: offset cursors, next pages, token pages."""
+"""The page-building helpers list hooks share: offset cursors, page numbers, next pages, token pages."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from storelink import (
     TokenCursor,
     cursor_token,
     next_offset,
+    numbered_page,
     offset_page,
     offset_start,
+    page_number_start,
     token_page,
 )
 
@@ -98,3 +100,61 @@ def test_following_next_offset_reads_every_record_once(total: int, limit: int, c
             cursor = next_offset(cursor, len(batch), total=reported, limit=served)
             assert len(read) <= total
         assert read == list(range(total))
+
+
+# --------------------------------------------------------------------------- page numbers
+
+
+def test_a_numbered_list_starts_at_page_one_and_reads_whole_page_offsets() -> None:
+    assert page_number_start(None, 100, platform="shop", hook="fetch_products") == (1, 100)
+    assert page_number_start(OffsetCursor(offset=200, limit=100), 100, platform="shop", hook="fetch_products") == (
+        3,
+        100,
+    )
+    assert page_number_start(OffsetCursor(offset=150, limit=50), 100, platform="shop", hook="fetch_products") == (
+        4,
+        50,
+    )
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [OffsetCursor(offset=150, limit=100), OffsetCursor(offset=0, limit=101), TokenCursor(token="t")],
+    ids=["not-a-whole-page", "larger-than-the-list-allows", "token"],
+)
+def test_a_cursor_that_is_no_whole_page_is_a_plugin_error(cursor: Any) -> None:
+    with pytest.raises(PluginError, match=r"^plugin 'shop', hook 'fetch_orders': shop pages by page number; got "):
+        page_number_start(cursor, 100, platform="shop", hook="fetch_orders")
+
+
+def test_a_numbered_page_has_a_next_while_the_page_count_says_so() -> None:
+    page = numbered_page(["a", "b"], page=1, per_page=2, total_pages=2, total=3)
+    assert page == Page(items=("a", "b"), next=OffsetCursor(offset=2, limit=2), total=3)
+    assert numbered_page(["c"], page=2, per_page=2, total_pages=2, total=3).next is None
+    # the page count wins over a full page: the list has no page 3
+    assert numbered_page(["c", "d"], page=2, per_page=2, total_pages=2).next is None
+
+
+def test_without_a_page_count_a_numbered_list_ends_with_a_short_or_empty_page() -> None:
+    assert numbered_page(list("abc"), page=4, per_page=3).next == OffsetCursor(offset=12, limit=3)
+    assert numbered_page(list("ab"), page=4, per_page=3).next is None
+    assert numbered_page([], page=4, per_page=3, total_pages=9).next is None
+
+
+def test_a_numbered_page_counts_the_records_returned_not_the_models() -> None:
+    # three records mapped to one model: the page was full, so another may follow
+    assert numbered_page(["only"], page=1, per_page=3, count=3).next == OffsetCursor(offset=3, limit=3)
+    assert numbered_page(["a", "b", "c"], page=1, per_page=3, count=1).next is None
+
+
+@given(page=st.integers(1, 10_000), per_page=st.integers(1, 500))
+def test_the_next_cursor_of_a_numbered_page_starts_the_following_page(page: int, per_page: int) -> None:
+    following = numbered_page(["x"] * per_page, page=page, per_page=per_page).next
+    assert following is not None
+    assert page_number_start(following, per_page, platform="shop", hook="fetch_products") == (page + 1, per_page)
+
+
+def test_a_page_count_or_total_that_is_not_a_count_is_unknown() -> None:
+    page = numbered_page(["a"], page=1, per_page=1, total_pages=-1, total=True)
+    assert page.next == OffsetCursor(offset=1, limit=1)
+    assert page.total is None

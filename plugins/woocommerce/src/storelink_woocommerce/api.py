@@ -27,6 +27,7 @@ import attrs
 import httpx
 
 from storelink import ErrorDetail, MappingError, PlatformContext, PlatformError
+from storelink.context import current_operation
 from storelink.decode import decode_json
 from storelink.http.runtime import UnreadableBody, parse_json
 from storelink_woocommerce import PLATFORM
@@ -67,8 +68,8 @@ class Listing:
     total_pages: int | None
 
 
-def body(response: httpx.Response, *, operation: str = "authenticate") -> Any:
-    """Decode a successful response's JSON body.
+def body(response: httpx.Response, *, operation: str | None = None) -> Any:
+    """Decode a successful response's JSON body; an error names *operation*, by default the running hook's.
 
     :raises ValueError: The body starts as JSON but is cut off: the core reads it again.
     :raises PlatformError: The body is not JSON (a wrong address often answers with the
@@ -85,7 +86,7 @@ def body(response: httpx.Response, *, operation: str = "authenticate") -> Any:
             "the store answered with something that is not JSON; check the store URL (the site's address, "
             "with its path if WordPress is installed under one) and that pretty permalinks are enabled",
             platform=PLATFORM,
-            operation=operation,
+            operation=operation or current_operation(),
             status=response.status_code,
         ) from None
 
@@ -95,7 +96,7 @@ def _header_int(headers: httpx.Headers, name: str) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 12 else None
 
 
-def read_list(response: httpx.Response, *, operation: str) -> Listing:
+def read_list(response: httpx.Response, *, operation: str | None = None) -> Listing:
     """Decode a list response: a JSON array, with ``X-WP-Total`` and ``X-WP-TotalPages``.
 
     :raises MappingError: The body is not an array.
@@ -115,13 +116,17 @@ async def call(
     method: str,
     path: str,
     *,
-    operation: str,
+    operation: str | None = None,
     params: Mapping[str, str | int] | None = None,
     json: Any = None,
     idempotent: bool = True,
     reference: str | None = None,
 ) -> Any:
-    """Send one authenticated request to ``{API_BASE}{path}`` and return its JSON body."""
+    """Send one authenticated request to ``{API_BASE}{path}`` and return its JSON body.
+
+    The request is named for the running hook unless *operation* says otherwise (a
+    probe names the operation whose capability it checks).
+    """
     return await ctx.http.read(
         method,
         API_BASE + path,
@@ -135,7 +140,9 @@ async def call(
     )
 
 
-async def list_page(ctx: PlatformContext, path: str, *, operation: str, params: Mapping[str, str | int]) -> Listing:
+async def list_page(
+    ctx: PlatformContext, path: str, *, params: Mapping[str, str | int], operation: str | None = None
+) -> Listing:
     """Read one page of the list at ``{API_BASE}{path}`` (``page``/``per_page`` in *params*)."""
     return await ctx.http.read(
         "GET",
@@ -201,8 +208,7 @@ async def store_currency(ctx: PlatformContext) -> str:
     payload = await ctx.http.read(
         "GET",
         CURRENCY_PATH,
-        reader=lambda response: body(response, operation="fetch_products"),
-        operation="fetch_products",
+        reader=body,
         audience="default",
     )
     currency = currency_from_setting(payload, "setting")

@@ -50,8 +50,6 @@ async def validate(ctx: PlatformContext, audience: str) -> AccessToken:
     from storelink_woocommerce import api  # kept out of platform_info's imports
 
     credential = basic_credential(ctx.credentials.secret(CONSUMER_KEY), ctx.credentials.secret(CONSUMER_SECRET))
-    response = await ctx.http.request(
-        "GET", api.CURRENCY_PATH, operation="authenticate", audience=None, bearer=credential
-    )
+    response = await ctx.http.request("GET", api.CURRENCY_PATH, audience=None, bearer=credential)
     api.remember_currency(ctx, api.currency_from_setting(api.body(response), "setting"))
     return AccessToken(value=credential, expires_in=KEY_RECHECK, audience=audience)

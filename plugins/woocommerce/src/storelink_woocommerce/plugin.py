@@ -28,7 +28,6 @@ from storelink import (
     ErrorDetail,
     InventoryLevel,
     NotFoundError,
-    OffsetCursor,
     Order,
     OrderDraft,
     Page,
@@ -41,7 +40,9 @@ from storelink import (
     StoreURL,
     hookimpl,
     next_offset,
+    numbered_page,
     offset_start,
+    page_number_start,
 )
 from storelink_woocommerce import PLATFORM, auth, urls
 from storelink_woocommerce.credentials import APPROVAL, CREDENTIAL_SCHEMA
@@ -263,31 +264,6 @@ async def _probe_write(ctx: PlatformContext) -> CapabilityCheck:
 # --------------------------------------------------------------------------- paging
 
 
-def _page_of(cursor: Cursor | None, hook: str) -> tuple[int, int]:
-    """Return the 1-based page number and page size of *cursor*."""
-    if cursor is None:
-        return 1, PAGE_SIZE
-    if isinstance(cursor, OffsetCursor) and cursor.offset % cursor.limit == 0 and cursor.limit <= PAGE_SIZE:
-        return cursor.offset // cursor.limit + 1, cursor.limit
-    raise PluginError(
-        f"WooCommerce pages by page number; got {cursor!r} (offsets must be whole pages of at most {PAGE_SIZE})",
-        plugin=PLATFORM,
-        hook=hook,
-    )
-
-
-def _page(items: Sequence[T], listing: api.Listing, *, page: int, per_page: int, total: bool = True) -> Page[T]:
-    """Build the storelink page of WooCommerce page *page*, with the cursor of the next one.
-
-    There is a next page while ``X-WP-TotalPages`` says so, or, without the header,
-    while pages come back full.
-    """
-    count = len(listing.items)
-    more = count > 0 and page < listing.total_pages if listing.total_pages is not None else count >= per_page
-    cursor = OffsetCursor(offset=page * per_page, limit=per_page) if more else None
-    return Page(items=items, next=cursor, total=listing.total if total else None)
-
-
 async def _bounded(limit: int, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
     """Run *calls* concurrently, at most *limit* at a time, and return their results in order."""
     gate = asyncio.Semaphore(limit)
@@ -299,7 +275,7 @@ async def _bounded(limit: int, calls: Sequence[Callable[[], Awaitable[T]]]) -> l
     return list(await asyncio.gather(*(run(c) for c in calls)))
 
 
-async def _variations(ctx: PlatformContext, product_id: str, operation: str) -> list[Any]:
+async def _variations(ctx: PlatformContext, product_id: str) -> list[Any]:
     """Return every variation of variable product *product_id* (pages of 100, in order)."""
     from storelink_woocommerce import api
 
@@ -309,7 +285,6 @@ async def _variations(ctx: PlatformContext, product_id: str, operation: str) -> 
         listing = await api.list_page(
             ctx,
             f"/products/{product_id}/variations",
-            operation=operation,
             params={"page": page, "per_page": PAGE_SIZE, "orderby": "id", "order": "asc"},
         )
         found.extend(listing.items)
@@ -325,11 +300,10 @@ async def _products_page(
     """Read one page of products and the variations of its variable ones (concurrently)."""
     from storelink_woocommerce import api, mapping
 
-    page, per_page = _page_of(cursor, hook)
+    page, per_page = page_number_start(cursor, PAGE_SIZE, platform=PLATFORM, hook=hook)
     listing = await api.list_page(
         ctx,
         "/products",
-        operation=hook,
         params={"page": page, "per_page": per_page, "orderby": "id", "order": "asc"},
     )
 
@@ -338,7 +312,7 @@ async def _products_page(
             if not isinstance(record, dict) or record.get("type") != "variable":
                 return []
             product_id = mapping.record_id(record, f"items[{index}]")
-            return await _variations(ctx, product_id, hook)
+            return await _variations(ctx, product_id)
 
         return read
 
@@ -360,7 +334,14 @@ async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Pr
         mapping.product_from_woo(p, currency=currency, variations=v, path=f"items[{i}]")
         for i, (p, v) in enumerate(zip(listing.items, variations, strict=True))
     ]
-    return _page(products, listing, page=page, per_page=per_page)
+    return numbered_page(
+        products,
+        page=page,
+        per_page=per_page,
+        count=len(listing.items),
+        total_pages=listing.total_pages,
+        total=listing.total,
+    )
 
 
 @hookimpl
@@ -373,18 +354,25 @@ async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datet
     """
     from storelink_woocommerce import api, mapping
 
-    page, per_page = _page_of(cursor, "fetch_orders")
+    page, per_page = page_number_start(cursor, PAGE_SIZE, platform=PLATFORM, hook="fetch_orders")
     params: dict[str, str | int] = {"page": page, "per_page": per_page, "orderby": "date", "order": "asc"}
     if since is not None:
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
         start = since.astimezone(UTC).replace(microsecond=0) - timedelta(seconds=1)
         params.update(modified_after=start.strftime("%Y-%m-%dT%H:%M:%S"), dates_are_gmt="true")
-    listing = await api.list_page(ctx, "/orders", operation="fetch_orders", params=params)
+    listing = await api.list_page(ctx, "/orders", params=params)
     orders = [mapping.order_from_woo(o, path=f"items[{i}]") for i, o in enumerate(listing.items)]
     if since is not None:
         orders = [o for o in orders if (o.updated_at or o.created_at or since) >= since]
-    return _page(orders, listing, page=page, per_page=per_page, total=since is None)
+    return numbered_page(
+        orders,
+        page=page,
+        per_page=per_page,
+        count=len(listing.items),
+        total_pages=listing.total_pages,
+        total=listing.total if since is None else None,  # the total counts the dropped ones
+    )
 
 
 @hookimpl
@@ -394,7 +382,7 @@ async def get_order(ctx: PlatformContext, order_id: str) -> Order:
 
     if not order_id.isdigit():
         raise NotFoundError(f"WooCommerce order ids are numbers; there is no order {order_id[:40]!r}")
-    payload = await api.call(ctx, "GET", f"/orders/{order_id}", operation="get_order")
+    payload = await api.call(ctx, "GET", f"/orders/{order_id}")
     return mapping.order_from_woo(payload, path="order")
 
 
@@ -422,7 +410,9 @@ async def fetch_inventory(
             )
         else:
             levels.append(mapping.inventory_from_woo(product, path=f"items[{i}]"))
-    return _page(levels, listing, page=page, per_page=per_page, total=False)
+    return numbered_page(
+        levels, page=page, per_page=per_page, count=len(listing.items), total_pages=listing.total_pages
+    )
 
 
 async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tuple[str, ...]) -> Page[InventoryLevel]:
@@ -436,7 +426,7 @@ async def _inventory_of(ctx: PlatformContext, cursor: Cursor | None, sku_ids: tu
             if not sku_id.isdigit():
                 return None
             try:
-                payload = await api.call(ctx, "GET", f"/products/{sku_id}", operation="fetch_inventory")
+                payload = await api.call(ctx, "GET", f"/products/{sku_id}")
             except NotFoundError:
                 return None
             return mapping.inventory_from_woo(payload, path=f"products[{sku_id!r}]")
@@ -454,16 +444,14 @@ async def fetch_shipping_methods(ctx: PlatformContext) -> list[ShippingMethod]:
     from storelink_woocommerce import api, mapping
 
     currency = await api.store_currency(ctx)
-    zones = await api.call(ctx, "GET", "/shipping/zones", operation="fetch_shipping_methods")
+    zones = await api.call(ctx, "GET", "/shipping/zones")
     if not isinstance(zones, list):
         zones = []
     usable = [z for z in zones if isinstance(z, dict) and isinstance(z.get("id"), int)]
 
     def reader(zone: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
         async def read() -> Any:
-            return await api.call(
-                ctx, "GET", f"/shipping/zones/{zone['id']}/methods", operation="fetch_shipping_methods"
-            )
+            return await api.call(ctx, "GET", f"/shipping/zones/{zone['id']}/methods")
 
         return read
 
@@ -497,7 +485,7 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
             operation="create_order",
         )
     try:
-        method = await api.call(ctx, "GET", f"/shipping/zones/{zone}/methods/{instance}", operation="create_order")
+        method = await api.call(ctx, "GET", f"/shipping/zones/{zone}/methods/{instance}")
     except NotFoundError:
         raise RejectedError(
             f"the store has no shipping method {draft.shipping_method_id!r}",
@@ -517,7 +505,6 @@ async def create_order(ctx: PlatformContext, draft: OrderDraft) -> Order:
         ctx,
         "POST",
         "/orders",
-        operation="create_order",
         json=mapping.order_payload_from_draft(draft, method=method if isinstance(method, dict) else {}),
         idempotent=False,
         reference=draft.reference,
@@ -540,7 +527,6 @@ async def find_order(ctx: PlatformContext, reference: str) -> Order | None:
         listing = await api.list_page(
             ctx,
             "/orders",
-            operation="find_order",
             params={"page": page, "per_page": PAGE_SIZE, "orderby": "date", "order": "desc"},
         )
         for i, raw in enumerate(listing.items):
