@@ -8,10 +8,9 @@ implementation; the few public modules are listed in ``docs/concepts.md``.
 
 from __future__ import annotations
 
-import importlib as _importlib
 from typing import TYPE_CHECKING
-from typing import Any as _Any
 
+from storelink._lazy import lazy_exports as _lazy_exports
 from storelink._version import __version__
 from storelink.errors import (
     AuthorizationError,
@@ -209,26 +208,16 @@ _LAZY = {
     "numbered_page": "storelink.paging",
     "offset_page": "storelink.paging",
     "offset_start": "storelink.paging",
-    "page_number_start": "storelink.paging",
     "open_store": "storelink.store",
     "order_from_jsonable": "storelink.codec",
+    "page_number_start": "storelink.paging",
     "payload_hash": "storelink.codec",
     "to_jsonable": "storelink.codec",
     "token_page": "storelink.paging",
 }
 
 
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'storelink' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_exports("storelink", _LAZY, globals())
 
 
 __all__ = [

@@ -21,9 +21,9 @@ A plugin whose platform reports errors inside a successful response raises
 
 from __future__ import annotations
 
-import importlib as _importlib
 from typing import TYPE_CHECKING
-from typing import Any as _Any
+
+from storelink._lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from storelink.context import TOKEN_OPERATIONS, current_operation
@@ -66,17 +66,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'storelink.http' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_exports("storelink.http", _LAZY, globals())
 
 
 __all__ = [

@@ -288,8 +288,7 @@ async def _variations(ctx: PlatformContext, product_id: str) -> list[Any]:
             params={"page": page, "per_page": PAGE_SIZE, "orderby": "id", "order": "asc"},
         )
         found.extend(listing.items)
-        last = listing.total_pages if listing.total_pages is not None else page + (len(listing.items) >= PAGE_SIZE)
-        if not listing.items or page >= last:
+        if numbered_page(listing.items, page=page, per_page=PAGE_SIZE, total_pages=listing.total_pages).next is None:
             return found
         page += 1
 
