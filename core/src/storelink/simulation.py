@@ -17,18 +17,30 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import random
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storelink.errors import PluginError
 
-__all__ = ["SIMULATOR_GROUP", "SimulatedDisconnect", "Simulator", "SimulatorFactory", "load", "serve_in_thread"]
+__all__ = [
+    "SIMULATOR_GROUP",
+    "UNAVAILABLE",
+    "FaultConfig",
+    "FaultInjector",
+    "SimulatedDisconnect",
+    "Simulator",
+    "SimulatorFactory",
+    "load",
+    "serve_in_thread",
+]
 
 SIMULATOR_GROUP = "storelink.simulators"
 
@@ -71,6 +83,179 @@ class SimulatedDisconnect(httpx.RemoteProtocolError):
 
     def __init__(self, message: str = "the simulator dropped the connection") -> None:
         super().__init__(message)
+
+
+#: The 5xx statuses a :class:`FaultInjector` answers with, and their reason phrases.
+UNAVAILABLE: Mapping[int, str] = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class FaultConfig(Protocol):
+    """The settings a :class:`FaultInjector` reads (a simulator's config has them all).
+
+    Rates are shares of requests, from 0 to 1; ``latency`` and ``retry_after`` are seconds.
+    """
+
+    @property
+    def seed(self) -> int:
+        """Decides the fault sequence (with the request sequence)."""
+        ...
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to every request."""
+        ...
+
+    @property
+    def drop_rate(self) -> float:
+        """Share of requests whose connection drops before they are processed."""
+        ...
+
+    @property
+    def rate_limit_rate(self) -> float:
+        """Share of requests answered 429 with ``Retry-After``."""
+        ...
+
+    @property
+    def retry_after(self) -> float:
+        """The ``Retry-After`` seconds of a 429."""
+        ...
+
+    @property
+    def fail_rate(self) -> float:
+        """Share of requests answered 500, 502, 503 or 504."""
+        ...
+
+    @property
+    def truncate_rate(self) -> float:
+        """Share of responses cut in half (requests that create something are never cut)."""
+        ...
+
+
+ConfigT = TypeVar("ConfigT", bound=FaultConfig)
+
+
+class FaultInjector(Generic[ConfigT]):
+    """Wrap a simulator's ASGI *app*, injecting the faults *config* asks for.
+
+    Before a request reaches the app it may be delayed (``latency``), dropped (the
+    connection closes after the status line, nothing is processed), answered 429 with
+    ``Retry-After``, or answered 500/502/503/504, each with the body *error_body* gives.
+    After the app processed it, the response may be truncated (half the body, then the
+    connection closes) or, for a request that creates something (see
+    :meth:`commit_loss_rate`), lost entirely: the app committed and the client never
+    learns it. Faults come from a random stream seeded by ``config.seed``: the same seed
+    and the same request sequence give the same faults. :attr:`config` may be replaced
+    while serving (``injector.config = attrs.evolve(injector.config, fail_rate=1.0)``).
+
+    :param app: The simulator's ASGI app.
+    :param config: The rates and latency (:class:`FaultConfig`).
+    :param count: Called with a counter name for every request (``requests``) and every
+        fault (``faults_dropped``, ``faults_rate_limited``, ``faults_5xx``,
+        ``faults_truncated``, ``faults_lost_orders``).
+    :param sleep: Awaited for latency (injectable so tests need not wait).
+    :param error_body: The platform's error body for a status, given the ``Retry-After``
+        text for a 429 and ``None`` otherwise (served as ``application/json``).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        config: ConfigT,
+        count: Callable[[str], None],
+        sleep: Callable[[float], Awaitable[None]],
+        error_body: Callable[[int, str | None], bytes],
+    ) -> None:
+        self.app = app
+        self.config = config
+        self._count = count
+        self._sleep = sleep
+        self._error_body = error_body
+        self._rng = random.Random(f"{config.seed}:faults")  # noqa: S311  # seeded test faults, not security
+        self._lock = threading.Lock()
+
+    def applies(self, scope: Scope) -> bool:
+        """Whether the request in *scope* may get faults (after latency); all do unless overridden."""
+        return True
+
+    def commit_loss_rate(self, scope: Scope) -> float | None:
+        """For a request that creates something, the share whose response is lost after the commit.
+
+        ``None`` (the default) means the request creates nothing, so its response may be
+        truncated instead. Override to name the platform's creating requests.
+        """
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self._count("requests")
+        config = self.config
+        if config.latency > 0:
+            await self._sleep(config.latency)
+        if not self.applies(scope):
+            await self.app(scope, receive, send)
+            return
+        with self._lock:
+            drop, limited, failed, after, pick = (self._rng.random() for _ in range(5))
+        if drop < config.drop_rate:
+            self._count("faults_dropped")
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
+            raise SimulatedDisconnect()
+        if limited < config.rate_limit_rate:
+            self._count("faults_rate_limited")
+            await self._error(send, 429, f"{config.retry_after:g}")
+            return
+        if failed < config.fail_rate:
+            self._count("faults_5xx")
+            statuses = sorted(UNAVAILABLE)
+            await self._error(send, statuses[int(pick * len(statuses))], None)
+            return
+        loss_rate = self.commit_loss_rate(scope)
+        if loss_rate is not None:
+            if after < loss_rate:
+                self._count("faults_lost_orders")
+                await self.app(scope, receive, _swallow)
+                await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
+                raise SimulatedDisconnect("the simulator committed the order and dropped the response")
+        elif after < config.truncate_rate:
+            self._count("faults_truncated")
+            await self.app(scope, receive, _Truncating(send))
+            return
+        await self.app(scope, receive, send)
+
+    async def _error(self, send: Send, status: int, retry_after: str | None) -> None:
+        body = self._error_body(status, retry_after)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if retry_after is not None:
+            headers.append((b"retry-after", retry_after.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _swallow(message: Message) -> None:
+    """Discard a response: the client will never see it."""
+
+
+class _Truncating:
+    """Send the status line and half of the body, then drop the connection."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await self._send(message)
+            return
+        body = message.get("body", b"")
+        await self._send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        raise SimulatedDisconnect("the simulator truncated the response body")
 
 
 def load(slug: str) -> SimulatorFactory:

@@ -150,7 +150,7 @@ def test_a_sync_whose_pages_keep_failing_stops_with_exit_4_and_the_resume_comman
     run_cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from storelink.http.clock import SystemClock
-    from storelink_occ.simulator.faults import FaultInjector
+    from storelink.simulation import FaultInjector
 
     from .conftest import serve
 

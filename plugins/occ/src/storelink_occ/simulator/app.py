@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from storelink_occ.simulator.catalog import Catalog
 from storelink_occ.simulator.config import SimulatorConfig
-from storelink_occ.simulator.faults import FaultInjector
+from storelink_occ.simulator.faults import OccFaults, error_body
 from storelink_occ.simulator.keys import Grant, KeyIssuer
 from storelink_occ.simulator.orders import OccError, OrderBook
 from storelink_occ.simulator.scim import ScimError, parse_filter
@@ -99,7 +99,7 @@ class OccSimulator:
         self.starlette = Starlette(
             routes=routes, exception_handlers={OccError: self._occ_error, HTTPException: self._http_error}
         )
-        self.app = FaultInjector(self.starlette, config=self.config, count=self._count, sleep=sleep)
+        self.app = OccFaults(self.starlette, config=self.config, count=self._count, sleep=sleep, error_body=error_body)
 
     # ------------------------------------------------------------------ controls
 

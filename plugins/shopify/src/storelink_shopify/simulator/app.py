@@ -39,9 +39,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from storelink.simulation import UNAVAILABLE, FaultInjector
 from storelink_shopify.simulator.catalog import PRODUCT_BASE, Catalog, gid_number
 from storelink_shopify.simulator.config import SimulatorConfig
-from storelink_shopify.simulator.faults import FaultInjector
 from storelink_shopify.simulator.oauth import OAuthApp, implied
 from storelink_shopify.simulator.orders import OrderBook, SearchError
 from storelink_shopify.simulator.throttle import CostBucket
@@ -87,6 +87,13 @@ class GraphQLError(Exception):
         if self.code:
             entry["extensions"] = {"code": self.code}
         return entry
+
+
+def _fault_body(status: int, retry_after: str | None) -> bytes:
+    """Shopify's ``{"errors": ...}`` body for an injected fault."""
+    return json.dumps(
+        {"errors": "Exceeded the rate limit; retry later" if status == 429 else UNAVAILABLE[status]}
+    ).encode()
 
 
 def _cursor(key: Any) -> str:
@@ -183,7 +190,9 @@ class ShopifySimulator:
                 Route("/admin/oauth/access_token", self.oauth.access_token, methods=["POST"]),
             ]
         )
-        self.app = FaultInjector(self.starlette, config=self.config, count=self._count, sleep=sleep)
+        self.app = FaultInjector(
+            self.starlette, config=self.config, count=self._count, sleep=sleep, error_body=_fault_body
+        )
 
     # ------------------------------------------------------------------ controls
 

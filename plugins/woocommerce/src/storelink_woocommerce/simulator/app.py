@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import math
-import random
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from storelink.simulation import FaultInjector
 from storelink_woocommerce.simulator.config import SimulatorConfig
 
 __all__ = ["PERMISSIONS", "WooSimulator"]
@@ -43,6 +43,15 @@ _ZONES = (
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, "data": {"status": status}}, status_code=status)
+
+
+def _fault_body(status: int, retry_after: str | None) -> bytes:
+    """WordPress's REST error body for an injected fault."""
+    if status == 429:
+        code, message = "rest_too_many_requests", f"Too many requests; retry after {retry_after} seconds."
+    else:
+        code, message = "internal_server_error", "The site is experiencing technical difficulties."
+    return json.dumps({"code": code, "message": message, "data": {"status": status}}).encode()
 
 
 def _gmt(moment: datetime) -> str:
@@ -76,7 +85,6 @@ class WooSimulator:
         self._orders: dict[int, dict[str, Any]] = {}
         self._next_order = 1
         self._in_flight = 0
-        self._random = random.Random(self.config.seed)  # faults only
         self.stats: dict[str, int] = {
             "requests": 0,
             "auth_failures": 0,
@@ -99,6 +107,9 @@ class WooSimulator:
             Route(f"{_BASE}/shipping/zones/{{zid:int}}/methods/{{iid:int}}", self._method),
         ]
         self._api = Starlette(routes=routes)
+        self._faults = FaultInjector(
+            self._site, config=self.config, count=self._count, sleep=asyncio.sleep, error_body=_fault_body
+        )
 
     # ------------------------------------------------------------------ keys
 
@@ -123,10 +134,13 @@ class WooSimulator:
 
     @property
     def app(self) -> Any:
-        """The ASGI application (the site, under ``config.install_path``)."""
-        return self._asgi
+        """The ASGI application (the site, under ``config.install_path``, behind the faults ``config`` asks for)."""
+        return self._faults
 
-    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _count(self, name: str) -> None:
+        self.stats[name] = self.stats.get(name, 0) + 1
+
+    async def _site(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         prefix = self.config.install_path
@@ -135,16 +149,7 @@ class WooSimulator:
             await Response("Not Found", status_code=404, media_type="text/html")(scope, receive, send)
             return
         inner = dict(scope, path=path[len(prefix) :], raw_path=path[len(prefix) :].encode())
-        self.stats["requests"] += 1
         request = Request(inner, receive)
-        if self.config.latency:
-            await asyncio.sleep(self.config.latency)
-        if self.config.fail_rate and self._random.random() < self.config.fail_rate:
-            status = self._random.choice((500, 502, 503, 504))
-            await _error(status, "internal_server_error", "The site is experiencing technical difficulties.")(
-                inner, receive, send
-            )
-            return
         if inner["path"] == _AUTHORIZE:
             await (await self._authorize(request))(inner, receive, send)
             return
