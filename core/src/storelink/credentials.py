@@ -206,7 +206,8 @@ class CredentialSchema:
         :class:`CredentialsError` (they are shared with credentials), which becomes a
         :class:`~storelink.ConfigurationError` here, naming the setting.
 
-        :raises ConfigurationError: A setting is unknown, missing or refused by its validator.
+        :raises ConfigurationError: A setting is unknown, missing or refused by its
+            validator; ``.field`` names it.
         :raises CredentialsError: The schema declares a setting secret (a plugin bug:
             secrets are credentials, stored sealed).
         """
@@ -215,8 +216,10 @@ class CredentialSchema:
         except CredentialsError as exc:
             known = [f.name for f in self.fields]
             if exc.field not in known:
-                raise ConfigurationError(f"unknown setting {exc.field!r}; expected one of {known}") from None
-            raise ConfigurationError(f"setting {exc.field!r}: {exc.message}") from None
+                raise ConfigurationError(
+                    f"unknown setting {exc.field!r}; expected one of {known}", field=exc.field
+                ) from None
+            raise ConfigurationError(f"setting {exc.field!r}: {exc.message}", field=exc.field) from None
         chosen: dict[str, str] = {}
         for name, value in parsed.items():
             if isinstance(value, Secret):

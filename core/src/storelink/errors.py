@@ -77,9 +77,17 @@ class StorelinkError(Exception):
 
 
 class ConfigurationError(StorelinkError):
-    """The settings are wrong (a bad key ring, an unknown database URL...); fix them."""
+    """The settings are wrong (a bad key ring, an unknown database URL...); fix them.
+
+    :param field: The connection setting at fault, when one is (``None`` for the
+        host's own configuration, or a refusal that names no single setting).
+    """
 
     action = "fix the configuration"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PluginError(StorelinkError):

@@ -51,7 +51,7 @@ from storelink.plugins import Platform, Registry, default_registry
 from storelink.runtimes import HubStats, RuntimePool
 from storelink.session import Session
 from storelink.store import ConnectionStore, open_store
-from storelink.vault import KeyRing, Vault, open_credentials, seal_secret
+from storelink.vault import KeyRing, Vault, open_credentials
 
 __all__ = ["VALIDATION_TTL", "Hub", "Validation", "default_directory"]
 
@@ -476,9 +476,6 @@ class Hub:
         return StoreTokens(
             self.store,
             self.vault,
-            lambda value, field: seal_secret(
-                self.vault, value, connection_id=conn.id, platform=conn.platform, field=field
-            ),
             connection_id=conn.id,
             platform=conn.platform,
             now=wall_clock(self.clock),

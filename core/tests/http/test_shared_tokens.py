@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from storelink import ConnectionRevokedError, CredentialsError, Secret
+from storelink import ConnectionRevokedError, CredentialsError
 from storelink.errors import ConfigurationError
 from storelink.http import ConnectionRuntime
 from storelink.http.tokenstore import SHARE_ENV_VAR, ProbeTokens, StoreTokens, share_from_env, wall_clock
@@ -48,14 +48,11 @@ class Fleet:
     def now(self) -> datetime:
         return T0 + timedelta(seconds=self.clock.now)
 
-    def seal(self, value: Secret, field: str) -> str:
-        return self.vault.seal(value.reveal().encode(), connection_id=CONN, platform="fake", field=field)
-
     def share(self, *, lease: float | None = None, store: ConnectionStore | None = None) -> StoreTokens:
         if store is None:
             store = SQLiteStore(self.path)
             self.stores.append(store)
-        return StoreTokens(store, self.vault, self.seal, connection_id=CONN, platform="fake", lease=lease, now=self.now)
+        return StoreTokens(store, self.vault, connection_id=CONN, platform="fake", lease=lease, now=self.now)
 
     def runtime(self, **options: Any) -> ConnectionRuntime:
         """A runtime of its own "process": a new store instance and share."""

@@ -80,17 +80,29 @@ def test_settings_are_converted_to_their_types_and_matched_by_alias() -> None:
 
 
 @pytest.mark.parametrize(
-    ("values", "message"),
+    ("values", "message", "field"),
     [
-        ({"colour": "red"}, "unknown setting 'colour'; expected one of ['site', 'page_size', 'reference_property']"),
-        ({"page_size": "many"}, "setting 'page_size': The page size must be a number"),
-        ({"page_size": "900"}, "the settings are not valid (ValueError: the page size is at most 500)"),
+        (
+            {"colour": "red"},
+            "unknown setting 'colour'; expected one of ['site', 'page_size', 'reference_property']",
+            "colour",
+        ),
+        ({"page_size": "many"}, "setting 'page_size': The page size must be a number", "page_size"),
+        ({"page_size": "900"}, "the settings are not valid (ValueError: the page size is at most 500)", None),
     ],
 )
-def test_a_refused_setting_is_one_configuration_error(values: dict[str, str], message: str) -> None:
+def test_a_refused_setting_is_one_configuration_error_naming_the_setting(
+    values: dict[str, str], message: str, field: str | None
+) -> None:
     with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$") as caught:
         SCHEMA.load(values)
     assert not isinstance(caught.value, CredentialsError)
+    assert caught.value.field == field  # the model's own refusal names no single setting
+
+
+def test_a_configuration_error_names_no_setting_unless_given_one() -> None:
+    assert ConfigurationError("bad key ring").field is None
+    assert ConfigurationError("bad", field="site").field == "site"
 
 
 def test_a_plain_credential_schema_checks_settings_the_same_way() -> None:

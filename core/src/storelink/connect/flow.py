@@ -119,7 +119,7 @@ class Onboarding:
         try:
             chosen = check_settings(info, {k: v for k, v in (settings or {}).items() if v.strip()})
         except ConfigurationError as exc:
-            return Failure(code="invalid_settings", message=exc.message, field=_setting_at_fault(exc))
+            return Failure(code="invalid_settings", message=exc.message, field=exc.field)
         except CredentialsError as exc:  # a setting declared secret: the plugin's bug, named
             return Failure(code="invalid_settings", message=exc.message, field=exc.field)
         return await self._store(info, store_url, parsed, chosen, label)
@@ -240,17 +240,6 @@ class Onboarding:
             return connection
         _log_failure(info, store_url, failure)
         return failure
-
-
-def _setting_at_fault(exc: ConfigurationError) -> str | None:
-    """Return the setting a refusal of :func:`~storelink.keyonboarding.check_settings` names, if one.
-
-    The schema's check raises the :class:`ConfigurationError` while handling the
-    validator's :class:`CredentialsError`, whose ``field`` is the setting's name; a
-    refusal by the typed settings model names no single field.
-    """
-    cause = exc.__context__
-    return cause.field if isinstance(cause, CredentialsError) else None
 
 
 def _log_failure(info: PlatformInfo, store_url: StoreURL, failure: Failure) -> None:

@@ -66,7 +66,7 @@ from storelink.onboarding import (
 )
 from storelink.plugins import Platform
 from storelink.store import ConnectionStore, StoredAuthorization, StoredConnectSession
-from storelink.vault import Vault
+from storelink.vault import Vault, open_secret, seal_secret
 
 __all__ = ["ATTEMPT_LEASE", "StoredAuthorizations", "StoredSessions", "verifier_record"]
 
@@ -354,8 +354,9 @@ class StoredAuthorizations:
         )
         sealed = None
         if pending.code_verifier is not None:
-            sealed = self.vault.seal(
-                pending.code_verifier.reveal().encode("ascii"),
+            sealed = seal_secret(
+                self.vault,
+                pending.code_verifier,
                 connection_id=verifier_record(hashed),
                 platform=platform.slug,
                 field=_CODE_VERIFIER,
@@ -409,8 +410,12 @@ class StoredAuthorizations:
             found.credentials = Credentials({})
         check_delivery(platform, found, self.clock())
         values = {name: value.reveal() if isinstance(value, Secret) else value for name, value in credentials.items()}
-        sealed = self.vault.seal(
-            json.dumps(values).encode(), connection_id=verifier_record(hashed), platform=platform, field=_CREDENTIALS
+        sealed = seal_secret(
+            self.vault,
+            Secret(json.dumps(values)),
+            connection_id=verifier_record(hashed),
+            platform=platform,
+            field=_CREDENTIALS,
         )
         if not await self.store.deliver_authorization(hashed, credentials=sealed, now=_moment(self.clock())):
             raise state_error("state_used")  # another delivery, the collection or the expiry came first
@@ -432,24 +437,33 @@ class StoredAuthorizations:
             raise state_error("state_used")
         pending.used = True
         try:
-            clear = self.vault.open(
-                row.credentials, connection_id=verifier_record(hashed), platform=row.platform, field=_CREDENTIALS
+            opened = open_secret(
+                self.vault,
+                row.credentials,
+                connection_id=verifier_record(hashed),
+                platform=row.platform,
+                field=_CREDENTIALS,
             )
         except VaultError as exc:
             log.warning("an approval's credentials did not open (%s); refusing them", type(exc).__name__)
             raise state_error("state_unknown") from None
-        pending.credentials = Credentials({name: Secret(str(value)) for name, value in json.loads(clear).items()})
+        pending.credentials = Credentials(
+            {name: Secret(str(value)) for name, value in json.loads(opened.reveal()).items()}
+        )
         return pending
 
     def _open(self, row: StoredAuthorization, envelope: str) -> Secret:
         try:
-            clear = self.vault.open(
-                envelope, connection_id=verifier_record(row.state_hash), platform=row.platform, field=_CODE_VERIFIER
+            return open_secret(
+                self.vault,
+                envelope,
+                connection_id=verifier_record(row.state_hash),
+                platform=row.platform,
+                field=_CODE_VERIFIER,
             )
         except VaultError as exc:
             log.warning("an OAuth state's PKCE verifier did not open (%s); refusing its callback", type(exc).__name__)
             raise state_error("state_unknown") from None
-        return Secret(clear.decode("ascii"))
 
     @staticmethod
     def _pending(row: StoredAuthorization) -> PendingAuthorization:

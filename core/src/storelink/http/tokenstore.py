@@ -30,14 +30,13 @@ import socket
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from storelink.credentials import Secret
 from storelink.errors import ConfigurationError, VaultError
 from storelink.http.clock import Clock, SystemClock
 from storelink.http.tokens import ShareClaim, SharedToken, renewal_due
 from storelink.models import AccessToken
 from storelink.store import ConnectionStore, StoredToken, TokenKind
 from storelink.store.base import utc_now
-from storelink.vault import Vault
+from storelink.vault import Vault, open_secret, seal_secret
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -71,9 +70,8 @@ class StoreTokens:
     """The :class:`~storelink.http.tokens.TokenShare` of one connection, in its store.
 
     :param store: The connection store.
-    :param vault: Opens the tokens.
-    :param seal: Seals a token for one vault field of this connection, with *vault*
-        (the hub's sealing, the one place a secret is revealed to be encrypted).
+    :param vault: Seals and opens the tokens (:mod:`storelink.vault.sealing`, each for
+        its own vault field of this connection).
     :param connection_id: The connection.
     :param platform: Its platform slug (bound into every envelope).
     :param lease: Seconds a renewal lease lasts (:data:`DEFAULT_LEASE` when ``None``).
@@ -84,7 +82,6 @@ class StoreTokens:
         self,
         store: ConnectionStore,
         vault: Vault,
-        seal: Callable[[Secret, str], str],
         *,
         connection_id: str,
         platform: str,
@@ -96,7 +93,6 @@ class StoreTokens:
             raise ValueError(f"lease must be positive, got {lease}")
         self._store = store
         self._vault = vault
-        self._seal = seal
         self._connection_id = connection_id
         self._platform = platform
         self._lease = lease
@@ -131,7 +127,13 @@ class StoreTokens:
         now = self._now()
         expires_at = now + timedelta(seconds=expires_in)
         refresh_at = min(now + timedelta(seconds=refresh_in), expires_at)
-        envelope = self._seal(token.value, token_field(audience, TokenKind.ACCESS, expires_at))
+        envelope = seal_secret(
+            self._vault,
+            token.value,
+            connection_id=self._connection_id,
+            platform=self._platform,
+            field=token_field(audience, TokenKind.ACCESS, expires_at),
+        )
         row = StoredToken(
             connection_id=self._connection_id,
             audience=audience,
@@ -166,7 +168,8 @@ class StoreTokens:
         if stored.expires_at <= now:
             return None
         try:
-            clear = self._vault.open(
+            value = open_secret(
+                self._vault,
                 stored.envelope,
                 connection_id=self._connection_id,
                 platform=self._platform,
@@ -181,7 +184,7 @@ class StoreTokens:
             )
             return None
         expires_in = (stored.expires_at - now).total_seconds()
-        token = AccessToken(value=Secret(clear.decode()), expires_in=expires_in, audience=stored.audience)
+        token = AccessToken(value=value, expires_in=expires_in, audience=stored.audience)
         self._envelopes[stored.audience] = (token, stored.envelope)
         return SharedToken(token=token, refresh_in=(stored.refresh_at - now).total_seconds(), expires_in=expires_in)
 
