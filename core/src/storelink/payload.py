@@ -334,7 +334,7 @@ def record_id(
             value = payload.get(key)
             if value:
                 break
-    if type(value) is str and not integer:
+    if type(value) is str and value and not integer:  # "" is no id: it is refused below
         return value
     if type(value) is int and value >= 0:
         return str(value)
@@ -445,7 +445,13 @@ def amount(
 #: (and thread) with that price; only values that built without error are kept.
 _MONEY_CACHE: dict[tuple[type, str, str], Money] = {}
 _MONEY_CACHE_SIZE = 4096
-_CACHED_NUMBERS = (Decimal, float, int)
+_CACHED_TEXT = 40  # the longest amount text remembered
+
+#: The same Money by the identity of the Decimal it was read from, with that Decimal
+#: (so that its id is not reused while the entry lives) and the currency.
+#: :func:`storelink.decode.decode_json` hands out one Decimal object per number text, so
+#: the prices a page repeats are found without formatting the amount as text.
+_MONEY_BY_ID: dict[int, tuple[object, str, Money]] = {}
 
 
 def money(
@@ -459,23 +465,37 @@ def money(
     """Return the amount at *key* (as :func:`amount` reads it) as :class:`~storelink.Money` in *currency*.
 
     ``None`` when the amount is absent, ``null`` or ``""``. Amounts of exactly
-    :class:`~decimal.Decimal`, float or int type are looked up in a bounded cache keyed
-    by their type and ``str`` (which, unlike ``==``, tells ``1.0`` from ``1.00``).
+    :class:`~decimal.Decimal`, float, int or (short) str type are looked up in a bounded
+    cache keyed by their type and ``str`` (which, unlike ``==``, tells ``1.0`` from
+    ``1.00``), a Decimal first by its identity.
     """
     value = payload.get(key)
     if value is None:
         return None
+    known = _MONEY_BY_ID.get(id(value))
+    if known is not None and known[0] is value and known[1] == currency:
+        return known[2]
     cls = type(value)
-    if cls not in _CACHED_NUMBERS or (cls is int and not -(10**18) < value < 10**18) or (cls is float and not floats):
+    if not (
+        cls is Decimal
+        or (cls is float and floats)
+        or (cls is int and -(10**18) < value < 10**18)
+        or (cls is str and len(value) <= _CACHED_TEXT)
+    ):
         return _money(payload, key, currency, path, floats, dialect)
     cache_key = (cls, str(value), currency)
     cached = _MONEY_CACHE.get(cache_key)
     if cached is None:
         cached = _money(payload, key, currency, path, floats, dialect)
-        if cached is not None:
-            if len(_MONEY_CACHE) >= _MONEY_CACHE_SIZE:
-                _MONEY_CACHE.clear()  # a bounded cache; a race here only rebuilds entries
-            _MONEY_CACHE[cache_key] = cached
+        if cached is None:
+            return None
+        if len(_MONEY_CACHE) >= _MONEY_CACHE_SIZE:
+            _MONEY_CACHE.clear()  # a bounded cache; a race here only rebuilds entries
+        _MONEY_CACHE[cache_key] = cached
+    if cls is Decimal:
+        if len(_MONEY_BY_ID) >= _MONEY_CACHE_SIZE:
+            _MONEY_BY_ID.clear()
+        _MONEY_BY_ID[id(value)] = (value, currency, cached)
     return cached
 
 

@@ -76,6 +76,9 @@ _IMAGE_KEYS = tuple((f"primary{size}ImageURL", f"{size.lower()}ImageURLs") for s
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 _UNSAFE = re.compile(r"[^A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~\-._]")
 _PLAIN = re.compile(r"[A-Za-z0-9:/?#\[\]@!$&'()*+,;=%~\-._]*")  # no character of _UNSAFE (so no whitespace)
+#: The characters of _PLAIN, as bytes: ``not url.encode().translate(None, _PLAIN_BYTES)`` is
+#: ``_PLAIN.fullmatch(url)`` for ASCII text, in a third less time.
+_PLAIN_BYTES = bytes(c for c in range(128) if _PLAIN.fullmatch(chr(c)))
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 _IMAGE_URL = re.compile(r"https?://\S+")  # what Image accepts (its validator's pattern)
 
@@ -171,26 +174,51 @@ def product_from_occ(payload: Any, *, currency: str, storefront: str, path: str 
 
 
 def _product(payload: Any, currency: str, storefront: str, path: str) -> Product:
-    item = expect_object(payload, path)
-    product_id = record_id(item, path, ("repositoryId", "id"))
-    title = text(item, "displayName", path) or ""
+    # Each field is taken as it is when its type is the expected one (a cheap type
+    # check); anything else goes to the payload reader, which converts it or raises
+    # the error naming its path. The fields are read in the same order either way.
+    item = payload if type(payload) is dict else expect_object(payload, path)
+    get = item.get
+    product_id = get("repositoryId") or get("id")
+    if type(product_id) is not str or not product_id:
+        product_id = record_id(item, path, _ID_KEYS)
+    title = get("displayName")
+    if type(title) is not str:
+        title = text(item, "displayName", path) or ""
     aliases = _variant_aliases(item, path)
-    skus = items(item, "childSKUs", path)
+    skus = get("childSKUs")
+    if type(skus) is not list:
+        skus = items(item, "childSKUs", path)
     resolved: dict[str, str] = {}  # image URLs made absolute, shared with the SKUs
-    images, image_keys = _images(item, storefront=storefront, alt=title or None, path=path, resolved=resolved)
-    route = text(item, "route", path)
-    description = text(item, "description", path)
+    base = _image_base(storefront)
+    images, image_keys = _images(item, storefront, base, title or None, path, resolved)
+    route = get("route")
+    if route is not None and type(route) is not str:
+        route = text(item, "route", path)
+    description = get("description")
+    if description is not None and type(description) is not str:
+        description = text(item, "description", path)
     url = _absolute(route, storefront) if route else None
-    active = flag(item, "active", path, True, True)  # positional (a specialised call): default true, "true" accepted
-    brand = text(item, "brand", path)
+    active = get("active")
+    if type(active) is not bool:
+        active = flag(item, "active", path, True, True)  # default true, "true" accepted
+    brand = get("brand")
+    if brand is not None and type(brand) is not str:
+        brand = text(item, "brand", path)
     price = _price(item, "listPrice", currency, path)
     sale_price = _price(item, "salePrice", currency, path)
-    variants = [
-        _variant(sku, currency, storefront, aliases, f"{path}.childSKUs[{i}]", resolved) for i, sku in enumerate(skus)
-    ]
+    variants = []
+    for i, sku in enumerate(skus):
+        try:
+            variants.append(_sku(sku, currency, storefront, base, aliases, "", resolved))
+        except MappingError:
+            # A SKU's path is made for its refusal only: mapped again with its path, the
+            # SKU raises the same refusal (mapping is deterministic), there and naming it.
+            _variant(sku, currency, storefront, base, aliases, f"{path}.childSKUs[{i}]", {})
+            raise
     categories = _category_ids(item, "parentCategories", path)
-    created_at = timestamp(item, "creationDate", path)
-    extra = leftovers(item, *_PRODUCT_KEYS, *image_keys)
+    created_at = timestamp(item, "creationDate", path) if get("creationDate") is not None else None
+    extra = leftovers(item, *_PRODUCT_USED[image_keys])
     return _new_product(
         id=product_id,
         title=title,
@@ -224,6 +252,9 @@ _PRODUCT_KEYS = (
     "creationDate",
 )
 _SKU_KEYS = ("id", "repositoryId", "displayName", "listPrice", "salePrice", "barcode", "active")
+_ID_KEYS = ("repositoryId", "id")
+#: The product's fields read, by the image keys read (those of the largest size listed).
+_PRODUCT_USED = {keys: _PRODUCT_KEYS + keys for keys in ((), *_IMAGE_KEYS)}
 
 
 def variant_from_occ(
@@ -242,20 +273,21 @@ def variant_from_occ(
     :param aliases: The product's variant options, SKU property to option name
         (``{"color": "Color"}``); those properties become ``Variant.options``.
     """
-    return _variant(payload, currency, storefront, aliases, path, {})
+    return _variant(payload, currency, storefront, _image_base(storefront), aliases, path, {})
 
 
 def _variant(
     payload: Any,
     currency: str,
     storefront: str,
+    base: bool,
     aliases: Mapping[str, str] | None,
     path: str,
     resolved: dict[str, str],
 ) -> Variant:
     """:func:`variant_from_occ`, sharing the product's *resolved* image URLs (see :func:`_images`)."""
     try:
-        return _sku(payload, currency, storefront, aliases, path, resolved)
+        return _sku(payload, currency, storefront, base, aliases, path, resolved)
     except MappingError as exc:
         raise _record_error(exc, "SKU", payload, "repositoryId", "id") from None
 
@@ -264,26 +296,37 @@ def _sku(
     payload: Any,
     currency: str,
     storefront: str,
+    base: bool,
     aliases: Mapping[str, str] | None,
     path: str,
     resolved: dict[str, str],
 ) -> Variant:
-    sku = expect_object(payload, path)
-    sku_id = record_id(sku, path, ("repositoryId", "id"))
-    title = text(sku, "displayName", path)
+    # As _product: well-typed fields as they are, anything else through the readers.
+    sku = payload if type(payload) is dict else expect_object(payload, path)
+    get = sku.get
+    sku_id = get("repositoryId") or get("id")
+    if type(sku_id) is not str or not sku_id:
+        sku_id = record_id(sku, path, _ID_KEYS)
+    title = get("displayName")
+    if title is not None and type(title) is not str:
+        title = text(sku, "displayName", path)
     options: dict[str, str] = {}
     option_keys: list[str] = []
     if aliases:
         for alias, name in aliases.items():
-            value = sku.get(alias)
+            value = get(alias)
             if value is not None:
                 options[name] = (value if type(value) is str else text(sku, alias, path)) or ""
                 option_keys.append(alias)
-    images, image_keys = _images(sku, storefront=storefront, alt=title, path=path, resolved=resolved)
+    images, image_keys = _images(sku, storefront, base, title, path, resolved)
     price = _price(sku, "listPrice", currency, path)
     sale_price = _price(sku, "salePrice", currency, path)
-    barcode = text(sku, "barcode", path)
-    active = flag(sku, "active", path, True, True)  # default true, "true" accepted
+    barcode = get("barcode")
+    if barcode is not None and type(barcode) is not str:
+        barcode = text(sku, "barcode", path)
+    active = get("active")
+    if type(active) is not bool:
+        active = flag(sku, "active", path, True, True)  # default true, "true" accepted
     extra = leftovers(sku, *_SKU_KEYS, *option_keys, *image_keys)
     return _new_variant(
         id=sku_id,
@@ -604,7 +647,9 @@ def _absolute(url: str, storefront: str) -> str:
     if _PLAIN.fullmatch(url) is None:  # the common case (no spaces, nothing to encode) skips both steps
         url = url.strip()
         if _UNSAFE.search(url):
-            url = quote(url, safe=_URL_SAFE)
+            # quote(url, safe=_URL_SAFE), a character at a time: the same text, without
+            # urllib's per-call set-up (OCC's image paths often hold a space).
+            url = _UNSAFE.sub(_escaped, url) if url.isascii() else quote(url, safe=_URL_SAFE)
     if url.startswith("//"):
         return "https:" + url
     if url.startswith("/"):
@@ -612,29 +657,67 @@ def _absolute(url: str, storefront: str) -> str:
     return url if _SCHEME.match(url) else urljoin(storefront + "/", url)
 
 
+#: Each ASCII character :data:`_UNSAFE` matches, percent-encoded as :func:`urllib.parse.quote` does.
+_ESCAPES = {chr(c): f"%{c:02X}" for c in range(128) if _UNSAFE.match(chr(c))}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return _ESCAPES[match.group()]
+
+
+#: Whether each storefront (a setting: one per connection) is one that an image path
+#: resolved on it makes an http(s) image URL of; a few, kept once computed.
+_IMAGE_BASES: dict[str, bool] = {}
+
+
+def _image_base(storefront: str) -> bool:
+    """Return whether *storefront* + a plain OCC path (``/ccstore/...``) is an http(s) image URL.
+
+    ``storefront`` matches :data:`_IMAGE_URL` and a plain path (:data:`_PLAIN`) holds no
+    whitespace, so the joined URL matches it too: :func:`_images` then skips the check.
+    """
+    base = _IMAGE_BASES.get(storefront)
+    if base is None:
+        if len(_IMAGE_BASES) >= 64:
+            _IMAGE_BASES.clear()
+        base = _IMAGE_BASES[storefront] = _IMAGE_URL.fullmatch(storefront) is not None
+    return base
+
+
 def _images(
-    payload: Mapping[str, Any], *, storefront: str, alt: str | None, path: str, resolved: dict[str, str]
+    payload: Mapping[str, Any], storefront: str, base: bool, alt: str | None, path: str, resolved: dict[str, str]
 ) -> tuple[tuple[Image, ...], tuple[str, ...]]:
     """Return the images of the largest size *payload* lists, and the keys read.
 
+    :param base: :func:`_image_base` of *storefront*.
     :param resolved: Absolute URLs by OCC path, filled and reused across calls: a
         product and its SKUs often list the same images, so each is resolved (and
         checked) once.
     :raises MappingError: An image URL is not an http(s) URL once resolved.
     """
+    get = payload.get
     for keys in _IMAGE_KEYS:
-        primary = payload.get(keys[0])
-        listed = payload.get(keys[1])
+        primary = get(keys[0])
+        listed = get(keys[1])
         if not primary and not listed:
             continue
         images = []
         for url in _image_paths(primary, listed, path, keys):
             absolute = resolved.get(url)
             if absolute is None:
-                absolute = _absolute(url, storefront)
-                if _IMAGE_URL.fullmatch(absolute) is None:
-                    where = f"{path}.{keys[0]}" if url == primary else f"{path}.{keys[1]}"
-                    raise MappingError(f"expected an http(s) image URL, got {absolute[:200]!r}", path=where)
+                if (
+                    base
+                    and url[0] == "/"
+                    and url[1:2] != "/"
+                    and url.isascii()
+                    and not url.encode().translate(None, _PLAIN_BYTES)
+                ):
+                    absolute = storefront + url  # what _absolute returns, an http(s) URL (see _image_base)
+                else:
+                    absolute = _absolute(url, storefront)
+                    if _IMAGE_URL.fullmatch(absolute) is None:
+                        where = f"{path}.{keys[0]}" if url == primary else f"{path}.{keys[1]}"
+                        raise MappingError(f"expected an http(s) image URL, got {absolute[:200]!r}", path=where)
                 resolved[url] = absolute
             images.append(_new_image(url=absolute, alt=alt, role="primary" if url == primary else None))
         return tuple(images), keys
@@ -682,13 +765,12 @@ def _category_ids(product: Mapping[str, Any], key: str, product_path: str) -> li
     categories = items(product, key, product_path)
     if not categories:
         return ids
-    path = at(product_path, key)
     for i, category in enumerate(categories):
-        entry = category if type(category) is dict else expect_object(category, path, i)
+        entry = category if type(category) is dict else expect_object(category, at(product_path, key), i)
         category_id = entry.get("repositoryId") or entry.get("id")
         if category_id is not None and type(category_id) is not str:
             id_key = "repositoryId" if entry.get("repositoryId") else "id"
-            category_id = text(entry, id_key, at(path, i))
+            category_id = text(entry, id_key, at(at(product_path, key), i))
         if category_id:
             ids.append(category_id)
     return ids
