@@ -298,33 +298,77 @@ class _Server(uvicorn.Server):
 
 
 @contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve_in_thread(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    lifespan: bool = False,
+    access_log: bool = False,
+    sock: socket.socket | None = None,
+) -> Iterator[str]:
     """Serve the ASGI *app* with uvicorn in a background thread; yield its base URL.
 
     :param app: The ASGI application (a simulator's ``.app``).
     :param host: The loopback address to bind.
     :param port: The port; ``0`` picks a free one.
+    :param lifespan: Run the app's lifespan (start-up before the URL is yielded,
+        shut-down on exit), as ``storelink serve`` does; a failed start-up raises.
+    :param access_log: Log each request on ``uvicorn.access`` at INFO. That logger does
+        not propagate, and uvicorn resets its handlers whenever a server is configured:
+        add a handler to it once the server has started to see the lines.
+    :param sock: A socket already bound, to serve on instead of binding *host* and
+        *port* (bind one first when the app must know its port); closed on exit.
     :return: A context manager yielding ``http://host:port``; the server stops on exit.
-    :raises RuntimeError: The server did not start within :data:`STARTUP_TIMEOUT`.
+    :raises RuntimeError: The server did not start within :data:`STARTUP_TIMEOUT`, or
+        its lifespan start-up failed.
     """
     logging.getLogger("uvicorn.error").addFilter(_FILTER)
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that name it,
-    # and without it every small response waits out a delayed ACK (about 40 ms).
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
+    if sock is None:
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that name it,
+        # and without it every small response waits out a delayed ACK (about 40 ms).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    host, bound_port = sock.getsockname()[:2]
     # A simulator's app is ASGI 3 by the protocol; say so, since uvicorn guesses from the
     # callable's shape and takes a bound ``async def`` method for ASGI 2.
     config = uvicorn.Config(
-        app, interface="asgi3", log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+        app,
+        interface="asgi3",
+        log_level="warning",
+        lifespan="on" if lifespan else "off",
+        access_log=access_log,
+        timeout_graceful_shutdown=1,
     )
+    if access_log:
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # log_level="warning" set it higher
     server = _Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn:{bound_port}", daemon=True)
+    sockets = [sock]
+    exits: list[str | int | None] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=sockets)
+        except SystemExit as exc:  # how uvicorn stops when the lifespan start-up fails
+            exits.append(exc.code)
+
+    thread = threading.Thread(target=run, name=f"uvicorn:{bound_port}", daemon=True)
     thread.start()
     try:
-        if not server.ready.wait(STARTUP_TIMEOUT):
-            raise RuntimeError(f"the simulator server on {host}:{bound_port} did not start")
+        # A failed lifespan start-up ends the thread: stop waiting then.
+        for _ in range(int(STARTUP_TIMEOUT / 0.05)):
+            if server.ready.wait(0.05) or not thread.is_alive():
+                break
+        if not server.ready.is_set():
+            if exits:
+                reason = "its lifespan start-up failed (see uvicorn's log)"
+            else:
+                reason = (
+                    "it stopped (see uvicorn's log)" if not thread.is_alive() else f"not within {STARTUP_TIMEOUT} s"
+                )
+            raise RuntimeError(f"the server on {host}:{bound_port} did not start: {reason}")
         netloc = f"[{host}]" if ":" in host else host
         yield f"http://{netloc}:{bound_port}"
     finally:

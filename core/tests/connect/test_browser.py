@@ -5,105 +5,36 @@ a hub on a temporary SQLite store at start-up), served by uvicorn on loopback; t
 simulator and a stand-in channel site run on loopback too. Chromium is Debian's
 (``STORELINK_CHROMIUM``, installed by ``scripts/services.sh``); without it the tests
 skip, except under CI, where they fail. Each step's screenshot is saved under
-``$STORELINK_ARTIFACTS`` (default ``artifacts/screenshots``).
+``$STORELINK_ARTIFACTS`` (default ``artifacts/screenshots``). The servers, the browser,
+the channel site and the screenshots are :mod:`storelink.testing.browser`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
-import os
 import re
 import socket
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import Route
 
-from storelink.connect import Channel, hash_token, serving_app
+from storelink.connect import serving_app
 from storelink.http import EgressPolicy
 from storelink.simulation import load, serve_in_thread
 from storelink.store import open_store
+from storelink.testing import ChannelSite, PageRecorder, launch_browser, new_page, run_async, serve_app
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[3]
-SHOTS = Path(os.environ.get("STORELINK_ARTIFACTS") or ROOT / "artifacts" / "screenshots")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-API_TOKEN = f"channel-token-{uuid.uuid4()}"
 CANARY = f"CANARY-{uuid.uuid4()}"
 FORGED_KEY = f"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmb3JnZWQifQ.{CANARY}"
 
 
 # --------------------------------------------------------------------------- servers
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
-@contextmanager
-def _serve(make_app: Callable[[int], Any]) -> Iterator[str]:
-    """Serve ``make_app(port)`` like ``storelink serve`` does (lifespan on), on a free loopback port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(make_app(port), lifespan="on", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert server.ready.wait(15), "the connect app did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-
-
-async def _channel_callback(request: Request) -> HTMLResponse:
-    """The stand-in channel's redirect URI: it shows what it received."""
-    received = request.app.state.received
-    received.append(dict(request.query_params))
-    items = "".join(f"<dt>{k}</dt><dd id='{k}'>{v}</dd>" for k, v in request.query_params.items())
-    return HTMLResponse(f"<!doctype html><title>Acme</title><h1>Acme Marketplace</h1><dl>{items}</dl>")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = os.environ.get("STORELINK_CHROMIUM", "/usr/bin/chromium")
-    if not Path(path).is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is missing at {path}: run scripts/services.sh (chromium_install)")
-        pytest.skip(f"Chromium is missing at {path} (scripts/services.sh installs it)")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +45,9 @@ def simulator() -> Iterator[tuple[Any, str]]:
 
 
 @pytest.fixture(scope="module")
-def channel_site() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    app = Starlette(routes=[Route("/storelink/callback", _channel_callback)])
-    app.state.received = []
-    with serve_in_thread(app) as url:
-        yield url, app.state.received
+def channel_site() -> Iterator[ChannelSite]:
+    with ChannelSite().serve() as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
@@ -131,14 +60,9 @@ def _hub_options(database: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def connect_url(channel_site: Any, database: Path) -> Iterator[str]:
-    channel = Channel(
-        id="acme",
-        name="Acme Marketplace",
-        redirect_uris=(f"{channel_site[0]}/storelink/callback",),
-        api_token_sha256=hash_token(API_TOKEN),
-    )
-    with _serve(lambda port: serving_app(port=port, channels=[channel], **_hub_options(database))) as url:
+def connect_url(channel_site: ChannelSite, database: Path) -> Iterator[str]:
+    channel = channel_site.channel
+    with serve_app(lambda port: serving_app(port=port, channels=[channel], **_hub_options(database))) as url:
         yield url
 
 
@@ -149,53 +73,21 @@ def dev_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dev_url(dev_database: Path) -> Iterator[str]:
-    with _serve(lambda port: serving_app(port=port, **_hub_options(dev_database))) as url:
+    with serve_app(lambda port: serving_app(port=port, **_hub_options(dev_database))) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+def browser() -> Iterator[Any]:
+    with launch_browser() as browser:
         yield browser
-        browser.close()
-
-
-class Recorder:
-    """A page, with every URL, Location and Referer it saw, and numbered screenshots."""
-
-    def __init__(self, page: Any, name: str) -> None:
-        self.page = page
-        self.name = name
-        self.step = 0
-        self.seen: list[str] = []
-        self.referers: list[str] = []
-        page.on("request", self._request)
-        page.on("response", lambda r: self.seen.extend([r.url, r.headers.get("location", "")]))
-
-    def _request(self, request: Any) -> None:
-        self.seen.append(request.url)
-        self.referers.append(request.headers.get("referer", ""))
-
-    def shot(self, label: str) -> Path:
-        self.step += 1
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / f"{self.name}-{self.step:02d}-{label}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
 
 
 @pytest.fixture
-def recorder(browser: Any, request: pytest.FixtureRequest) -> Iterator[Recorder]:
+def recorder(browser: Any, request: pytest.FixtureRequest) -> Iterator[PageRecorder]:
     javascript = getattr(request, "param", True)
-    context = browser.new_context(viewport={"width": 900, "height": 760}, java_script_enabled=javascript)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    name = request.node.name.removeprefix("test_")
-    yield Recorder(page, re.sub(r"[^\w-]+", "-", name))
-    context.close()
+    with new_page(browser, javascript=javascript) as page:
+        yield PageRecorder(page, request.node.name.removeprefix("test_"))
 
 
 @pytest.fixture(autouse=True)
@@ -214,17 +106,6 @@ def _logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _start_session(connect_url: str, channel_url: str, state: str) -> str:
-    response = httpx.post(
-        f"{connect_url}/api/connect-sessions",
-        json={"redirect_uri": f"{channel_url}/storelink/callback", "state": state},
-        headers={"authorization": f"Bearer {API_TOKEN}"},
-    )
-    assert response.status_code == 201, response.text
-    url: str = response.json()["url"]
-    return url
-
-
 def _choose_occ(page: Any) -> None:
     """Answer the platform step, which opens the flow when more than one platform is installed."""
     if page.url.endswith("/platform"):
@@ -233,9 +114,9 @@ def _choose_occ(page: Any) -> None:
         page.wait_for_url(re.compile(r"/store$"))
 
 
-def _to_credentials(rec: Recorder, connect_url: str, channel_url: str, store_url: str, state: str = "s") -> None:
+def _to_credentials(rec: PageRecorder, connect_url: str, site: ChannelSite, store_url: str, state: str = "s") -> None:
     page = rec.page
-    page.goto(_start_session(connect_url, channel_url, state))
+    page.goto(site.start_session(connect_url, state=state))
     _choose_occ(page)
     assert page.url.endswith("/store")
     rec.shot("store-url")
@@ -245,20 +126,8 @@ def _to_credentials(rec: Recorder, connect_url: str, channel_url: str, store_url
     rec.shot("credentials")
 
 
-def _forms(secret: str) -> list[str]:
-    return [secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode().rstrip("=")]
-
-
-def _assert_not_leaked(secret: str, rec: Recorder, caplog: pytest.LogCaptureFixture) -> None:
-    artifacts = [
-        *rec.seen,
-        *rec.referers,
-        rec.page.url,
-        rec.page.content(),
-        caplog.text,
-        *(r.getMessage() for r in caplog.records),
-    ]
-    leaks = [form for form in _forms(secret) for text in artifacts if form in text]
+def _assert_not_leaked(secret: str, rec: PageRecorder, caplog: pytest.LogCaptureFixture) -> None:
+    leaks = rec.leaks(secret, caplog.text, *(r.getMessage() for r in caplog.records))
     assert leaks == [], "the key leaked into a URL, header, page or log record"
 
 
@@ -271,21 +140,20 @@ def _stored(database: Path, connection_id: str) -> Any:
             await store.close()
 
     # Playwright's sync API runs an event loop in this thread: read from another one.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(read())).result()
+    return run_async(read())
 
 
 # --------------------------------------------------------------------------- tests
 
 
 def test_happy_path_ends_on_the_channel_with_the_connection_id_and_state(
-    recorder: Recorder, connect_url: str, channel_site: Any, simulator: Any, database: Path, caplog: Any
+    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any, database: Path, caplog: Any
 ) -> None:
     sim, occ_url = simulator
-    channel_url, received = channel_site
+    channel_url, received = channel_site.url, channel_site.received
     page = recorder.page
     state = f"acme-{uuid.uuid4().hex}"
-    _to_credentials(recorder, connect_url, channel_url, f"  {occ_url.upper()}/occs-admin/  ", state)
+    _to_credentials(recorder, connect_url, channel_site, f"  {occ_url.upper()}/occs-admin/  ", state)
     assert page.locator("#store-url").inner_text() == occ_url
     assert page.get_by_role("heading", name="Get your key").is_visible()
     assert page.evaluate("document.activeElement.id") == "credential-application_key"
@@ -311,11 +179,11 @@ def test_happy_path_ends_on_the_channel_with_the_connection_id_and_state(
 
 
 def test_a_wrong_key_shows_the_error_and_keeps_the_url(
-    recorder: Recorder, connect_url: str, channel_site: Any, simulator: Any, caplog: Any
+    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any, caplog: Any
 ) -> None:
     sim, occ_url = simulator
     page = recorder.page
-    _to_credentials(recorder, connect_url, channel_site[0], occ_url)
+    _to_credentials(recorder, connect_url, channel_site, occ_url)
     page.get_by_label("Application Key").fill(FORGED_KEY)
     page.get_by_role("button", name="Connect").click()
     alert = page.get_by_role("alert")
@@ -331,18 +199,18 @@ def test_a_wrong_key_shows_the_error_and_keeps_the_url(
     _assert_not_leaked(CANARY, recorder, caplog)
     key_field.fill(sim.issue_credentials()["application_key"])
     page.get_by_role("button", name="Connect").click()
-    page.wait_for_url(f"{channel_site[0]}/storelink/callback?*")
+    page.wait_for_url(f"{channel_site.url}/storelink/callback?*")
     recorder.shot("retried")
 
 
 def test_a_revoked_key_is_rejected(
-    recorder: Recorder, connect_url: str, channel_site: Any, simulator: Any, caplog: Any
+    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any, caplog: Any
 ) -> None:
     sim, occ_url = simulator
     credentials = sim.issue_credentials()
     sim.revoke_credentials(credentials)
     page = recorder.page
-    _to_credentials(recorder, connect_url, channel_site[0], occ_url)
+    _to_credentials(recorder, connect_url, channel_site, occ_url)
     page.get_by_label("Application Key").fill(credentials["application_key"])
     page.get_by_role("button", name="Connect").click()
     page.get_by_role("alert").wait_for()
@@ -353,9 +221,11 @@ def test_a_revoked_key_is_rejected(
     _assert_not_leaked(credentials["application_key"], recorder, caplog)
 
 
-def test_a_bad_store_url_is_explained_at_the_field(recorder: Recorder, connect_url: str, channel_site: Any) -> None:
+def test_a_bad_store_url_is_explained_at_the_field(
+    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite
+) -> None:
     page = recorder.page
-    page.goto(_start_session(connect_url, channel_site[0], "s"))
+    page.goto(channel_site.start_session(connect_url, state="s"))
     _choose_occ(page)
     field = page.get_by_label("Store URL")
     field.fill("ftp://user:secret@shop example")
@@ -370,13 +240,13 @@ def test_a_bad_store_url_is_explained_at_the_field(recorder: Recorder, connect_u
     assert page.evaluate("document.activeElement.id") == "store_url"
 
 
-def test_an_unreachable_store_is_reported(recorder: Recorder, connect_url: str, channel_site: Any) -> None:
+def test_an_unreachable_store_is_reported(recorder: PageRecorder, connect_url: str, channel_site: ChannelSite) -> None:
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
     page = recorder.page
-    _to_credentials(recorder, connect_url, channel_site[0], f"http://127.0.0.1:{port}")
+    _to_credentials(recorder, connect_url, channel_site, f"http://127.0.0.1:{port}")
     page.get_by_label("Application Key").fill(FORGED_KEY)
     page.get_by_role("button", name="Connect").click()
     page.get_by_role("alert").wait_for()
@@ -385,10 +255,10 @@ def test_an_unreachable_store_is_reported(recorder: Recorder, connect_url: str, 
 
 
 def test_the_pending_state_shows_while_the_key_is_checked(
-    recorder: Recorder, connect_url: str, channel_site: Any, simulator: Any
+    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any
 ) -> None:
     page = recorder.page
-    _to_credentials(recorder, connect_url, channel_site[0], simulator[1])
+    _to_credentials(recorder, connect_url, channel_site, simulator[1])
     page.get_by_label("Application Key").fill(FORGED_KEY)
     # Hold the submission after the page's script has run, to look at the pending state.
     page.evaluate("window.addEventListener('submit', (e) => e.preventDefault())")
@@ -401,7 +271,7 @@ def test_the_pending_state_shows_while_the_key_is_checked(
 
 @pytest.mark.parametrize("recorder", [False], ids=["nojs"], indirect=True)
 def test_the_development_start_page_walks_the_whole_flow_without_javascript(
-    recorder: Recorder, dev_url: str, simulator: Any, dev_database: Path
+    recorder: PageRecorder, dev_url: str, simulator: Any, dev_database: Path
 ) -> None:
     sim, occ_url = simulator
     page = recorder.page

@@ -10,8 +10,12 @@ Also here: :func:`runtime_for` (the core's real HTTP runtime over any transport,
 a plugin's hook tests) and :class:`RecordingTransport`, :class:`FakeClock` (the core's
 clock, moved by hand), :class:`Recorder` and :class:`ReplayTransport` (scrubbed
 recordings of a real platform, served back), :class:`OAuthSimulator` (what a
-simulator offers so the OAuth rules can play the platform's approve step), and
-:func:`model_problems` (deep validation of a returned model).
+simulator offers so the OAuth rules can play the platform's approve step),
+:func:`model_problems` (deep validation of a returned model), and the browser kit of
+:mod:`storelink.testing.browser` for testing the connect page in headless Chromium:
+:func:`chromium_path`, :func:`launch_browser`, :func:`new_page`, :func:`serve_app`,
+:class:`ChannelSite`, :class:`PageRecorder` and :func:`run_async` (Playwright, which
+it drives, is imported on first use and is not a dependency of storelink).
 
 The names load on first use, so the pytest plugin (:mod:`storelink.testing.pytest_plugin`,
 loaded in every pytest run) imports nothing heavy.
@@ -23,6 +27,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from storelink.testing.browser import (
+        ChannelSite,
+        PageRecorder,
+        chromium_path,
+        launch_browser,
+        new_page,
+        run_async,
+        serve_app,
+    )
     from storelink.testing.checks import ContractViolation, UrlCase
     from storelink.testing.contract import PlatformContract
     from storelink.testing.fakes import FakeClock, FaultTransport
@@ -32,22 +45,36 @@ if TYPE_CHECKING:
     from storelink.testing.validity import model_problems
 
 __all__ = [
+    "ChannelSite",
     "ContractViolation",
     "FakeClock",
     "FaultTransport",
     "OAuthSimulator",
+    "PageRecorder",
     "PlatformContract",
     "Recorder",
     "RecordingTransport",
     "ReplayMiss",
     "ReplayTransport",
     "UrlCase",
+    "chromium_path",
+    "launch_browser",
     "model_problems",
+    "new_page",
+    "run_async",
     "runtime_for",
     "scrub_exchange",
+    "serve_app",
 ]
 
 _HOMES = {
+    "ChannelSite": "browser",
+    "PageRecorder": "browser",
+    "chromium_path": "browser",
+    "launch_browser": "browser",
+    "new_page": "browser",
+    "run_async": "browser",
+    "serve_app": "browser",
     "ContractViolation": "checks",
     "UrlCase": "checks",
     "PlatformContract": "contract",

@@ -1,0 +1,313 @@
+"""The browser kit's parts that need no browser: Chromium's skip rules, the servers, the channel site, the recorder."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from storelink.connect import hash_token, serving_app
+from storelink.http import EgressPolicy
+from storelink.simulation import STARTUP_TIMEOUT, serve_in_thread
+from storelink.testing import ChannelSite, PageRecorder, chromium_path, launch_browser, run_async, serve_app
+
+# --------------------------------------------------------------------------- chromium_path
+
+
+def test_chromium_path_is_the_one_the_environment_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    binary = tmp_path / "chromium"
+    binary.write_text("")
+    monkeypatch.setenv("STORELINK_CHROMIUM", str(binary))
+    assert chromium_path() == str(binary)
+
+
+def test_a_missing_chromium_skips_the_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORELINK_CHROMIUM", str(tmp_path / "absent"))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="STORELINK_CHROMIUM"):
+        chromium_path()
+
+
+def test_a_missing_chromium_fails_the_test_under_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORELINK_CHROMIUM", str(tmp_path / "absent"))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="Chromium is missing"):
+        chromium_path()
+
+
+# --------------------------------------------------------------------------- Playwright, imported lazily
+
+
+def test_without_playwright_launching_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "playwright", None)
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)
+    binary = tmp_path / "chromium"
+    binary.write_text("")
+    with pytest.raises(ModuleNotFoundError, match="pip install playwright") as caught, launch_browser(str(binary)):
+        pass
+    assert caught.value.name == "playwright"
+
+
+def test_the_kit_imports_without_playwright() -> None:
+    code = (
+        "import sys; sys.modules['playwright'] = None\n"
+        "import storelink.testing as t\n"
+        "site = t.ChannelSite(); t.PageRecorder; t.serve_app\n"
+        "print(sorted(m for m in sys.modules if m.startswith('playwright.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- serve_app and serve_in_thread
+
+
+def _lifespan_app(events: list[str], *, fail: bool = False) -> Callable[[int], Starlette]:
+    def make_app(port: int) -> Starlette:
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            if fail:
+                raise RuntimeError("the hub could not open")
+            events.append("start-up")
+            yield
+            events.append("shut-down")
+
+        async def home(request: Request) -> PlainTextResponse:
+            events.append("request")
+            return PlainTextResponse(f"made for {port}")
+
+        return Starlette(routes=[Route("/", home)], lifespan=lifespan)
+
+    return make_app
+
+
+def test_serve_app_makes_the_app_for_the_port_it_serves_on_and_runs_its_lifespan() -> None:
+    events: list[str] = []
+    with serve_app(_lifespan_app(events)) as url:
+        assert events == ["start-up"]
+        response = httpx.get(f"{url}/")
+        assert response.text == f"made for {url.rsplit(':', 1)[1]}"
+    assert events == ["start-up", "request", "shut-down"]
+
+
+def test_serve_app_raises_at_once_when_the_start_up_fails() -> None:
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="start-up failed"), serve_app(_lifespan_app([], fail=True)):
+        pass
+    assert time.monotonic() - started < STARTUP_TIMEOUT / 2
+
+
+def test_serve_in_thread_still_runs_no_lifespan_by_default() -> None:
+    events: list[str] = []
+    with serve_in_thread(_lifespan_app(events)(0)) as url:
+        assert httpx.get(f"{url}/").status_code == 200
+    assert events == ["request"]
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextmanager
+def _access_lines() -> Iterator[list[str]]:
+    """Collect ``uvicorn.access``'s lines (add it once the server runs: configuring one resets that logger)."""
+    access = logging.getLogger("uvicorn.access")
+    handler = _Lines()
+    access.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        access.removeHandler(handler)
+
+
+def test_serve_app_logs_each_request_on_the_access_log() -> None:
+    with serve_app(_lifespan_app([])) as url, _access_lines() as lines:
+        httpx.get(f"{url}/?probe=access-log")
+    assert any("/?probe=access-log" in line for line in lines), lines
+
+
+# --------------------------------------------------------------------------- ChannelSite
+
+
+def test_the_channel_site_records_and_shows_what_its_redirect_uri_received() -> None:
+    site = ChannelSite(name="Acme & Co")
+    with site.serve():
+        response = httpx.get(site.redirect_uri, params={"state": "<b>s</b>", "connection_id": "occ_1"})
+    assert site.received == [{"state": "<b>s</b>", "connection_id": "occ_1"}]
+    assert "<h1>Acme &amp; Co</h1>" in response.text
+    assert "<dd id='state'>&lt;b&gt;s&lt;/b&gt;</dd>" in response.text
+
+
+def test_the_channel_site_has_a_url_only_while_served() -> None:
+    site = ChannelSite()
+    with site.serve():
+        assert site.redirect_uri.startswith("http://127.0.0.1:")
+        assert site.redirect_uri.endswith("/storelink/callback")
+    with pytest.raises(RuntimeError, match="not being served"):
+        site.url  # noqa: B018  # the property raises
+
+
+def test_the_channel_is_the_site_s_redirect_uri_and_token_hash_and_its_repr_hides_the_token() -> None:
+    site = ChannelSite(channel_id="shopz", name="Shopz")
+    with site.serve():
+        channel = site.channel
+        assert channel.redirect_uris == (site.redirect_uri,)
+        assert repr(site).startswith("ChannelSite(channel_id='shopz', url='http://127.0.0.1:")
+    assert (channel.id, channel.name) == ("shopz", "Shopz")
+    assert channel.api_token_sha256 == hash_token(site.api_token.reveal())
+    assert ChannelSite().api_token != site.api_token
+    assert site.api_token.reveal() not in repr(site) + repr(site.api_token)
+
+
+@pytest.fixture(scope="module")
+def connect_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ChannelSite]]:
+    database = tmp_path_factory.mktemp("kit") / "storelink.db"
+    with ChannelSite().serve() as site:
+        channel = site.channel
+        options: dict[str, Any] = {"database": database, "keys": database.with_name("keys")}
+
+        def make_app(port: int) -> Starlette:
+            return serving_app(port=port, channels=[channel], egress=EgressPolicy.for_tests(), **options)
+
+        with serve_app(make_app) as url:
+            yield url, site
+
+
+def test_start_session_returns_the_connect_page_to_send_the_merchant_to(connect_app: tuple[str, ChannelSite]) -> None:
+    url, site = connect_app
+    start = site.start_session(url, state="s-1")
+    assert start.startswith(f"{url}/connect/")
+    assert httpx.get(start, follow_redirects=True).status_code == 200
+
+
+def test_start_session_refused_says_so_without_the_token(connect_app: tuple[str, ChannelSite]) -> None:
+    url, _ = connect_app
+    stranger = ChannelSite()  # same channel id, another token: the connect app refuses it
+    with stranger.serve(), pytest.raises(AssertionError, match="answered 401") as caught:
+        stranger.start_session(url, state="s")
+    assert stranger.api_token.reveal() not in str(caught.value)
+
+
+# --------------------------------------------------------------------------- PageRecorder
+
+
+class _Headers:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.url = url
+        self.headers = headers
+
+
+class FakePage:
+    """What the recorder uses of a Playwright page."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Callable[[Any], None]] = {}
+        self.url = "about:blank"
+        self.html = "<html></html>"
+
+    def on(self, event: str, handler: Callable[[Any], None]) -> None:
+        self.handlers[event] = handler
+
+    def content(self) -> str:
+        return self.html
+
+    def screenshot(self, *, path: str, full_page: bool) -> None:
+        assert full_page
+        Path(path).write_bytes(b"\x89PNG")
+
+    def request(self, url: str, referer: str | None = None) -> None:
+        self.handlers["request"](_Headers(url, {"referer": referer} if referer else {}))
+
+    def response(self, url: str, location: str | None = None) -> None:
+        self.handlers["response"](_Headers(url, {"location": location} if location else {}))
+
+
+def test_the_recorder_keeps_every_url_location_and_referer_in_order() -> None:
+    page = FakePage()
+    recorder = PageRecorder(page, "t", directory=Path("unused"))  # type: ignore[arg-type]  # a stand-in page
+    page.request("http://a/1")
+    page.response("http://a/1", location="http://b/2")
+    page.request("http://b/2", referer="http://a/1")
+    page.response("http://b/2")
+    assert recorder.seen == ["http://a/1", "http://a/1", "http://b/2", "http://b/2", "http://b/2"]
+    assert recorder.referers == ["", "http://a/1"]
+
+
+def test_screenshots_are_numbered_under_the_artifacts_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORELINK_ARTIFACTS", str(tmp_path / "shots"))
+    recorder = PageRecorder(FakePage(), "a merchant [nojs]")  # type: ignore[arg-type]  # a stand-in page
+    first, second = recorder.shot("store url"), recorder.shot("done")
+    assert first == tmp_path / "shots" / "a-merchant-nojs--01-store-url.png"
+    assert second.name == "a-merchant-nojs--02-done.png"
+    assert second.read_bytes() == b"\x89PNG"
+
+
+SECRET = "key/with+odd=chars??>"  # its base64 has a "+", its base64url a "-"
+
+
+@pytest.mark.parametrize(
+    ("where", "found"),
+    [
+        ("url", ["percent-encoded in a URL or Location"]),
+        ("referer", ["base64 in a Referer"]),
+        ("page", ["as is in the page"]),
+        ("log", ["base64url in the given text"]),
+    ],
+)
+def test_leaks_names_the_form_and_the_place_never_the_secret(where: str, found: list[str]) -> None:
+    page = FakePage()
+    recorder = PageRecorder(page, "t")  # type: ignore[arg-type]  # a stand-in page
+    page.request("http://channel/")
+    log = "nothing here"
+    if where == "url":
+        page.request(f"http://channel/?k={quote(SECRET, safe='')}")
+    elif where == "referer":
+        page.request("http://channel/", referer=f"http://x/{base64.b64encode(SECRET.encode()).decode()}")
+    elif where == "page":
+        page.html = f"<p>{SECRET}</p>"
+    else:
+        log = f"token {base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip('=')}"
+    leaks = recorder.leaks(SECRET, log)
+    assert leaks == found
+    assert not any(SECRET in leak for leak in leaks)
+
+
+def test_no_leak_is_an_empty_list_and_an_empty_secret_is_refused() -> None:
+    recorder = PageRecorder(FakePage(), "t")  # type: ignore[arg-type]  # a stand-in page
+    assert recorder.leaks(SECRET, "a clean log") == []
+    with pytest.raises(ValueError, match="empty secret"):
+        recorder.leaks("")
+
+
+# --------------------------------------------------------------------------- run_async
+
+
+async def test_run_async_runs_a_coroutine_while_this_thread_s_loop_runs() -> None:
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    assert run_async(answer()) == 42
