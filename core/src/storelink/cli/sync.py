@@ -14,13 +14,19 @@ turned into one line and an exit code:
 - a file that cannot be written part-way (a full disk): exit code 1;
 - Ctrl-C: exit code 130. Run the same command again: it resumes from the last page
   stored, and no line is written twice.
+
+While the engine runs, the command makes the cyclic garbage collector run far less
+often (:func:`fewer_collections`): the process is the command's own. The engine alone,
+in a host's process, leaves the host's collector as it is.
 """
 
 from __future__ import annotations
 
+import gc
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -56,7 +62,17 @@ from storelink.sync import (
     SyncWriteError,
 )
 
-__all__ = ["ByteSize", "KindsType", "SyncBar", "WriteFailed", "progress_bar", "resume_command", "sync"]
+__all__ = [
+    "SYNC_GC_THRESHOLD",
+    "ByteSize",
+    "KindsType",
+    "SyncBar",
+    "WriteFailed",
+    "fewer_collections",
+    "progress_bar",
+    "resume_command",
+    "sync",
+]
 
 #: What `sync` can write, in the order it writes them.
 KINDS = SyncJob.KINDS
@@ -160,6 +176,39 @@ class SyncBar(SyncProgress):
 def progress_bar(console: Console | None = None) -> SyncBar:
     """Return the progress display of a sync: kind, bar, count, rate, time, retries (on stderr by default)."""
     return SyncBar(console)
+
+
+#: The collector's first threshold while ``storelink sync`` runs: net new container
+#: objects between two young collections (CPython's default is 700).
+SYNC_GC_THRESHOLD = 100_000
+
+
+@contextmanager
+def fewer_collections(threshold: int = SYNC_GC_THRESHOLD) -> Iterator[None]:
+    """Raise the collector's first threshold to at least *threshold* for the duration; then restore it.
+
+    A sync holds a few pages at a time, each page of 250 OCC products some 25,000
+    tracked objects (decoded JSON, models, lines), 60,000 to 85,000 in flight. With
+    the default threshold the collector runs about 70 times a page; every young
+    collection traverses the pages in flight, which survive it, are promoted, and are
+    traversed again by the older generations' collections: measured, about a quarter
+    of the command's CPU, for no garbage, since reference counting frees each page's objects
+    once its lines are written. Above the objects in flight, collections happen only
+    where objects really accumulate (reference cycles, such as a retried request's
+    exception), still at least every *threshold* net new objects.
+
+    The other thresholds stay, and a first threshold of 0 (automatic collection
+    switched off) stays 0. Freezing the start-up objects (``gc.freeze``) is not done:
+    with this threshold the full collections it would make cheaper hardly happen, and
+    measured with it the command was no faster.
+    """
+    before = gc.get_threshold()
+    if before[0]:
+        gc.set_threshold(max(before[0], threshold), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _given_database(state: CliState) -> str | None:
@@ -363,7 +412,8 @@ def sync(
                     max_items=max_items,
                     max_bytes=max_bytes,
                 )
-                return await job.run(kinds)
+                with fewer_collections():
+                    return await job.run(kinds)
 
     try:
         results = run(go())
