@@ -359,3 +359,49 @@ async def test_a_database_locked_past_the_busy_timeout_is_a_store_busy_error(
         holder.close()
     async with SQLiteStore(path) as third:  # nothing was written, and the file is fine
         assert await third.list_connections() == []
+
+
+async def test_opening_a_new_file_waits_for_another_process_writing_it(tmp_path: Path) -> None:
+    """A fresh file another process is writing: the switch to WAL waits, as a write would.
+
+    SQLite refuses that switch at once, without its busy handler, while another
+    connection holds the write lock of a file still in rollback-journal mode (several
+    processes starting on one new file).
+    """
+    import sqlite3
+    import threading
+
+    path = tmp_path / "storelink.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other (x)")
+    released = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
+    released.start()
+    try:
+        async with SQLiteStore(path, busy_timeout=30) as store:
+            assert await store.migrate() == len(MIGRATIONS)
+            assert await store.list_connections() == []
+        check = sqlite3.connect(path)
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        check.close()
+    finally:
+        released.join()
+        holder.close()
+
+
+async def test_a_new_file_locked_past_the_busy_timeout_is_a_store_busy_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    from storelink.errors import StoreBusyError
+
+    path = tmp_path / "storelink.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("CREATE TABLE other (x)")
+        async with SQLiteStore(path, busy_timeout=0.05) as store:
+            with pytest.raises(StoreBusyError, match=r"stayed locked by another process for 0\.05 s"):
+                await store.migrate()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -185,7 +186,7 @@ class SQLiteDriver:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA secure_delete = ON")
             if self._path != MEMORY:
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._use_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -196,6 +197,27 @@ class SQLiteDriver:
             conn.close()
             raise
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Put the file in WAL mode, waiting up to ``busy_timeout`` for other openers.
+
+        Switching a new file to WAL needs it to itself, and SQLite reports "locked" at
+        once, without its busy handler, while another connection is opening or
+        switching it too (several processes starting on a fresh file). So wait here as
+        a write would. A file already in WAL mode stays in it, and the switch is then
+        a no-op.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.002
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not (exc.sqlite_errorname or "").startswith(_BUSY) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _unusable(self, exc: sqlite3.DatabaseError) -> ConfigurationError:
         """Return the error to raise for *exc*, met while opening the file."""
