@@ -9,6 +9,11 @@ interleaved contender by contender:
 ``storelink``
     ``session.products()`` of a connection made through ``Hub.open`` with an egress
     policy that allows loopback: plugin, HTTP layer, token manager, page loop, models.
+``storelink-collector``
+    The same walk inside :func:`storelink.collector.fewer_collections`, as a host that
+    reads big catalogs is advised to run it (the docs' "Reading big catalogs"). A
+    diagnostic (10,000 products only): issue 15's read targets are for ``storelink``,
+    under the default collector.
 ``httpx``
     The baseline, the cost of the HTTP work itself: a minimal hand-written
     ``httpx.AsyncClient`` loop that logs in once and pages with ``offset``/``limit``,
@@ -83,7 +88,16 @@ from bench.harness import (
     server_paths,
 )
 
-CONTENDERS = ("storelink", "httpx", "httpx+mapping", "sequential", "httpx+lines", "sync", "sync-cli")
+CONTENDERS = (
+    "storelink",
+    "storelink-collector",
+    "httpx",
+    "httpx+mapping",
+    "sequential",
+    "httpx+lines",
+    "sync",
+    "sync-cli",
+)
 #: Contenders run at every size; the others only up to DIAGNOSTIC_MAX products.
 MAIN_CONTENDERS = ("storelink", "httpx", "sequential", "httpx+lines", "sync-cli")
 DIAGNOSTIC_MAX = 10_000
@@ -111,8 +125,14 @@ def storelink_shape() -> dict[str, int]:
     return {"page_size": int(plugin.PAGE_SIZE), "concurrency": PagingConfig().concurrency}
 
 
-async def read_storelink(store: Store) -> dict[str, Any]:
-    """Walk the catalog with ``session.products()``; return the walk's figures."""
+async def read_storelink(store: Store, *, fewer_collections: bool = False) -> dict[str, Any]:
+    """Walk the catalog with ``session.products()``; return the walk's figures.
+
+    :param fewer_collections: Walk inside :func:`storelink.collector.fewer_collections`.
+    """
+    from contextlib import nullcontext
+
+    from storelink.collector import fewer_collections as fewer
     from storelink.http import EgressPolicy
     from storelink.hub import Hub
     from storelink.vault import KeyRing
@@ -129,10 +149,11 @@ async def read_storelink(store: Store) -> dict[str, Any]:
                         break
                 pages = page_requests(store)
                 count = 0
-                cpu, start = time.process_time(), time.perf_counter()
-                async for _product in session.products():
-                    count += 1
-                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+                with fewer() if fewer_collections else nullcontext():
+                    cpu, start = time.process_time(), time.perf_counter()
+                    async for _product in session.products():
+                        count += 1
+                    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
                 pages = page_requests(store) - pages
     return {"products": count, "seconds": seconds, "cpu": cpu, "pages": pages}
 
@@ -319,8 +340,8 @@ def client_main(argv: Sequence[str]) -> int:
     store = Store(urls={0.0: args.url}, credentials=json.loads(os.environ["BENCH_CREDENTIALS"]))
     walk: Coroutine[Any, Any, dict[str, Any]] | None
     with tempfile.TemporaryDirectory(prefix="storelink-bench-lines-") as tmp:
-        if args.contender == "storelink":
-            walk = read_storelink(store)
+        if args.contender in ("storelink", "storelink-collector"):
+            walk = read_storelink(store, fewer_collections=args.contender == "storelink-collector")
         elif args.contender == "sync":
             walk = sync_storelink(store)
         elif args.contender == "sync-cli":

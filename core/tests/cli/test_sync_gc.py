@@ -1,16 +1,18 @@
-"""``storelink sync`` makes the collector run less often while its engine runs, and only then."""
+"""``storelink sync`` makes the collector run less often while its engine runs, and only then.
+
+:mod:`storelink.collector` itself is tested in ``core/tests/foundation/test_collector.py``.
+"""
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from storelink.cli.sync import SYNC_GC_THRESHOLD, fewer_collections
+from storelink.collector import DEFAULT_THRESHOLD
 from storelink.sync import SyncJob
 
 from .conftest import Cli, Sim
@@ -23,33 +25,6 @@ def thresholds() -> Iterator[tuple[int, int, int]]:
     gc.set_threshold(700, 10, 10)
     yield gc.get_threshold()
     gc.set_threshold(*before)
-
-
-def _fail_within(context: AbstractContextManager[None], *, expected: tuple[int, int, int]) -> None:
-    with context:
-        assert gc.get_threshold() == expected
-        raise RuntimeError("the sync failed")
-
-
-def test_fewer_collections_raises_the_first_threshold_and_restores_all(thresholds: tuple[int, int, int]) -> None:
-    with fewer_collections():
-        assert gc.get_threshold() == (SYNC_GC_THRESHOLD, 10, 10)
-    assert gc.get_threshold() == thresholds
-    with pytest.raises(RuntimeError, match="the sync failed"):
-        _fail_within(fewer_collections(5_000), expected=(5_000, 10, 10))
-    assert gc.get_threshold() == thresholds
-
-
-def test_fewer_collections_never_lowers_a_threshold_nor_enables_automatic_collection(
-    thresholds: tuple[int, int, int],
-) -> None:
-    gc.set_threshold(500_000, 3, 4)
-    with fewer_collections():
-        assert gc.get_threshold() == (500_000, 3, 4)
-    gc.set_threshold(0, 10, 10)
-    with fewer_collections():
-        assert gc.get_threshold() == (0, 10, 10)
-    assert gc.get_threshold() == (0, 10, 10)
 
 
 def test_the_command_applies_it_around_the_engine_only(
@@ -66,5 +41,5 @@ def test_the_command_applies_it_around_the_engine_only(
     monkeypatch.setattr(SyncJob, "run", recording)
     result = run_cli("sync", conn, "--to", str(tmp_path), "--only", "products")
     assert result.exit_code == 0, result.stderr
-    assert seen == [(SYNC_GC_THRESHOLD, 10, 10)]
+    assert seen == [(DEFAULT_THRESHOLD, 10, 10)]
     assert gc.get_threshold() == thresholds

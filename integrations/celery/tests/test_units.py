@@ -110,6 +110,31 @@ def test_a_task_error_is_rebuilt_from_celerys_json_form() -> None:
     assert "raise the bound" in str(rebuilt)
 
 
+def test_the_sync_task_runs_with_fewer_collections_and_puts_them_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    from types import SimpleNamespace
+
+    from storelink.collector import DEFAULT_THRESHOLD
+    from storelink_celery import tasks
+
+    seen: list[tuple[int, int, int]] = []
+
+    def run(work: object) -> dict[str, object]:
+        seen.append(gc.get_threshold())
+        return {"connection": "conn1", "directory": "sync/conn1", "kinds": []}
+
+    monkeypatch.setattr(tasks.runtime, "run", run)
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        result = tasks._sync_connection(SimpleNamespace(request=SimpleNamespace(hostname="w1", retries=0)), "conn1")
+        assert seen == [(DEFAULT_THRESHOLD, 10, 10)]
+        assert gc.get_threshold() == (700, 10, 10)
+        assert result["worker"] == "w1"
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_the_lock_errors_survive_pickling() -> None:
     busy = pickle.loads(pickle.dumps(ConnectionBusyError("c1", retry_after=2.5)))  # noqa: S301  # our own bytes
     lost = pickle.loads(pickle.dumps(LockLostError("c1")))  # noqa: S301

@@ -16,17 +16,15 @@ turned into one line and an exit code:
   stored, and no line is written twice.
 
 While the engine runs, the command makes the cyclic garbage collector run far less
-often (:func:`fewer_collections`): the process is the command's own. The engine alone,
+often (:func:`storelink.collector.fewer_collections`): the process is the command's own. The engine alone,
 in a host's process, leaves the host's collector as it is.
 """
 
 from __future__ import annotations
 
-import gc
 import re
 import shlex
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -48,6 +46,7 @@ from rich.text import Text
 from storelink.cli.exits import ExitCode, Failure, Interrupted, Unavailable, one_line
 from storelink.cli.output import Column, json_option
 from storelink.cli.state import CliState, open_hub, pass_state, run
+from storelink.collector import fewer_collections
 from storelink.errors import RetryableError
 from storelink.paging import PagingConfig
 from storelink.sync import (
@@ -63,12 +62,10 @@ from storelink.sync import (
 )
 
 __all__ = [
-    "SYNC_GC_THRESHOLD",
     "ByteSize",
     "KindsType",
     "SyncBar",
     "WriteFailed",
-    "fewer_collections",
     "progress_bar",
     "resume_command",
     "sync",
@@ -176,39 +173,6 @@ class SyncBar(SyncProgress):
 def progress_bar(console: Console | None = None) -> SyncBar:
     """Return the progress display of a sync: kind, bar, count, rate, time, retries (on stderr by default)."""
     return SyncBar(console)
-
-
-#: The collector's first threshold while ``storelink sync`` runs: net new container
-#: objects between two young collections (CPython's default is 700).
-SYNC_GC_THRESHOLD = 100_000
-
-
-@contextmanager
-def fewer_collections(threshold: int = SYNC_GC_THRESHOLD) -> Iterator[None]:
-    """Raise the collector's first threshold to at least *threshold* for the duration; then restore it.
-
-    A sync holds a few pages at a time, each page of 250 OCC products some 25,000
-    tracked objects (decoded JSON, models, lines), 60,000 to 85,000 in flight. With
-    the default threshold the collector runs about 70 times a page; every young
-    collection traverses the pages in flight, which survive it, are promoted, and are
-    traversed again by the older generations' collections: measured, about a quarter
-    of the command's CPU, for no garbage, since reference counting frees each page's objects
-    once its lines are written. Above the objects in flight, collections happen only
-    where objects really accumulate (reference cycles, such as a retried request's
-    exception), still at least every *threshold* net new objects.
-
-    The other thresholds stay, and a first threshold of 0 (automatic collection
-    switched off) stays 0. Freezing the start-up objects (``gc.freeze``) is not done:
-    with this threshold the full collections it would make cheaper hardly happen, and
-    measured with it the command was no faster.
-    """
-    before = gc.get_threshold()
-    if before[0]:
-        gc.set_threshold(max(before[0], threshold), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _given_database(state: CliState) -> str | None:

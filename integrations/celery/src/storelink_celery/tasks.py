@@ -18,6 +18,12 @@ Errors cross the broker as :class:`TaskError` (plain arguments, so any serialize
 any client can rebuild it). Those worth another try are retried by Celery: a busy
 connection (after its holder's lease), a lost lock, a store that kept failing
 (``retry_after``, else a growing wait) and an order whose outcome is not settled yet.
+
+While ``sync_connection`` runs, the collector's first threshold is raised
+(:func:`storelink.collector.fewer_collections`, as ``storelink sync`` does): the pages
+in flight are tens of thousands of live objects that the default threshold makes the
+collector re-scan for no garbage. It is put back when the last sync of the process
+ends, so tasks of other kinds in the same worker run under the worker's own settings.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from celery import shared_task
 from celery.signals import worker_process_shutdown, worker_shutdown
 
 from storelink import OrderOutcomeUnknown, RetryableError, StorelinkError, SyncBusyError, SyncJob
+from storelink.collector import fewer_collections
 from storelink.redaction import scrub
 from storelink_celery import jobs
 from storelink_celery.runtime import WorkerRuntime
@@ -95,7 +102,8 @@ def _sync_connection(
         return await jobs.sync_connection(await rt.hub(), connection_id, where, kinds=chosen, lock=rt.lock(), full=full)
 
     try:
-        result = runtime.run(work)
+        with fewer_collections():  # the worker process runs storelink's jobs: see storelink.collector
+            result = runtime.run(work)
     except StorelinkError as exc:
         raise _fail_or_retry(task, exc) from None
     return {**result, "worker": task.request.hostname}
