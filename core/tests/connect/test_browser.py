@@ -6,7 +6,8 @@ simulator and a stand-in channel site run on loopback too. Chromium is Debian's
 (``STORELINK_CHROMIUM``, installed by ``scripts/services.sh``); without it the tests
 skip, except under CI, where they fail. Each step's screenshot is saved under
 ``$STORELINK_ARTIFACTS`` (default ``artifacts/screenshots``). The servers, the browser,
-the channel site and the screenshots are :mod:`storelink.testing.browser`'s.
+the channel site and the screenshots (the ``page_recorder`` fixture) are
+:mod:`storelink.testing.browser`'s.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from storelink.connect import serving_app
 from storelink.http import EgressPolicy
 from storelink.simulation import load, serve_in_thread
 from storelink.store import open_store
-from storelink.testing import ChannelSite, PageRecorder, launch_browser, new_page, run_async, serve_app
+from storelink.testing import ChannelSite, PageRecorder, run_async, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -75,19 +76,6 @@ def dev_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dev_url(dev_database: Path) -> Iterator[str]:
     with serve_app(lambda port: serving_app(port=port, **_hub_options(dev_database))) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def recorder(browser: Any, request: pytest.FixtureRequest) -> Iterator[PageRecorder]:
-    javascript = getattr(request, "param", True)
-    with new_page(browser, javascript=javascript) as page:
-        yield PageRecorder(page, request.node.name.removeprefix("test_"))
 
 
 @pytest.fixture(autouse=True)
@@ -147,13 +135,18 @@ def _stored(database: Path, connection_id: str) -> Any:
 
 
 def test_happy_path_ends_on_the_channel_with_the_connection_id_and_state(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any, database: Path, caplog: Any
+    page_recorder: PageRecorder,
+    connect_url: str,
+    channel_site: ChannelSite,
+    simulator: Any,
+    database: Path,
+    caplog: Any,
 ) -> None:
     sim, occ_url = simulator
     channel_url, received = channel_site.url, channel_site.received
-    page = recorder.page
+    page = page_recorder.page
     state = f"acme-{uuid.uuid4().hex}"
-    _to_credentials(recorder, connect_url, channel_site, f"  {occ_url.upper()}/occs-admin/  ", state)
+    _to_credentials(page_recorder, connect_url, channel_site, f"  {occ_url.upper()}/occs-admin/  ", state)
     assert page.locator("#store-url").inner_text() == occ_url
     assert page.get_by_role("heading", name="Get your key").is_visible()
     assert page.evaluate("document.activeElement.id") == "credential-application_key"
@@ -161,10 +154,10 @@ def test_happy_path_ends_on_the_channel_with_the_connection_id_and_state(
     assert key_field.get_attribute("type") == "password"
     key = sim.issue_credentials()["application_key"]
     key_field.fill(key)
-    recorder.shot("key-entered")
+    page_recorder.shot("key-entered")
     page.get_by_role("button", name="Connect").click()
     page.wait_for_url(f"{channel_url}/storelink/callback?*")
-    recorder.shot("channel")
+    page_recorder.shot("channel")
     query = parse_qs(urlsplit(page.url).query)
     assert query["state"] == [state]
     (connection_id,) = query["connection_id"]
@@ -173,65 +166,65 @@ def test_happy_path_ends_on_the_channel_with_the_connection_id_and_state(
     assert stored is not None
     assert str(stored.store_url) == occ_url
     assert stored.status.value == "active"
-    assert set(recorder.referers) == {""}, "a page sent a Referer"
+    assert set(page_recorder.referers) == {""}, "a page sent a Referer"
     assert "/connect/" in caplog.text, "uvicorn's access log was not captured"
-    _assert_not_leaked(key, recorder, caplog)
+    _assert_not_leaked(key, page_recorder, caplog)
 
 
 def test_a_wrong_key_shows_the_error_and_keeps_the_url(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any, caplog: Any
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any, caplog: Any
 ) -> None:
     sim, occ_url = simulator
-    page = recorder.page
-    _to_credentials(recorder, connect_url, channel_site, occ_url)
+    page = page_recorder.page
+    _to_credentials(page_recorder, connect_url, channel_site, occ_url)
     page.get_by_label("Application Key").fill(FORGED_KEY)
     page.get_by_role("button", name="Connect").click()
     alert = page.get_by_role("alert")
     alert.wait_for()
-    recorder.shot("rejected")
+    page_recorder.shot("rejected")
     assert "Oracle Commerce Cloud rejected this key." in alert.inner_text()
     assert page.locator("#store-url").inner_text() == occ_url
     key_field = page.get_by_label("Application Key")
     assert key_field.input_value() == ""
     assert key_field.get_attribute("aria-invalid") == "true"
     assert page.evaluate("document.activeElement.id") == "credential-application_key"
-    _assert_not_leaked(FORGED_KEY, recorder, caplog)
-    _assert_not_leaked(CANARY, recorder, caplog)
+    _assert_not_leaked(FORGED_KEY, page_recorder, caplog)
+    _assert_not_leaked(CANARY, page_recorder, caplog)
     key_field.fill(sim.issue_credentials()["application_key"])
     page.get_by_role("button", name="Connect").click()
     page.wait_for_url(f"{channel_site.url}/storelink/callback?*")
-    recorder.shot("retried")
+    page_recorder.shot("retried")
 
 
 def test_a_revoked_key_is_rejected(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any, caplog: Any
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any, caplog: Any
 ) -> None:
     sim, occ_url = simulator
     credentials = sim.issue_credentials()
     sim.revoke_credentials(credentials)
-    page = recorder.page
-    _to_credentials(recorder, connect_url, channel_site, occ_url)
+    page = page_recorder.page
+    _to_credentials(page_recorder, connect_url, channel_site, occ_url)
     page.get_by_label("Application Key").fill(credentials["application_key"])
     page.get_by_role("button", name="Connect").click()
     page.get_by_role("alert").wait_for()
-    recorder.shot("revoked")
+    page_recorder.shot("revoked")
     assert "rejected this key" in page.get_by_role("alert").inner_text()
     assert "revoked" in page.get_by_role("alert").inner_text()
     assert page.get_by_label("Application Key").input_value() == ""
-    _assert_not_leaked(credentials["application_key"], recorder, caplog)
+    _assert_not_leaked(credentials["application_key"], page_recorder, caplog)
 
 
 def test_a_bad_store_url_is_explained_at_the_field(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite
 ) -> None:
-    page = recorder.page
+    page = page_recorder.page
     page.goto(channel_site.start_session(connect_url, state="s"))
     _choose_occ(page)
     field = page.get_by_label("Store URL")
     field.fill("ftp://user:secret@shop example")
     page.get_by_role("button", name="Next").click()
     page.locator("#store_url-error").wait_for()
-    recorder.shot("bad-url")
+    page_recorder.shot("bad-url")
     assert page.url.endswith("/store")
     assert field.get_attribute("aria-invalid") == "true"
     assert "store_url-error" in (field.get_attribute("aria-describedby") or "")
@@ -240,25 +233,27 @@ def test_a_bad_store_url_is_explained_at_the_field(
     assert page.evaluate("document.activeElement.id") == "store_url"
 
 
-def test_an_unreachable_store_is_reported(recorder: PageRecorder, connect_url: str, channel_site: ChannelSite) -> None:
+def test_an_unreachable_store_is_reported(
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite
+) -> None:
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    page = recorder.page
-    _to_credentials(recorder, connect_url, channel_site, f"http://127.0.0.1:{port}")
+    page = page_recorder.page
+    _to_credentials(page_recorder, connect_url, channel_site, f"http://127.0.0.1:{port}")
     page.get_by_label("Application Key").fill(FORGED_KEY)
     page.get_by_role("button", name="Connect").click()
     page.get_by_role("alert").wait_for()
-    recorder.shot("unreachable")
+    page_recorder.shot("unreachable")
     assert f"We could not reach http://127.0.0.1:{port}." in page.get_by_role("alert").inner_text()
 
 
 def test_the_pending_state_shows_while_the_key_is_checked(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, simulator: Any
 ) -> None:
-    page = recorder.page
-    _to_credentials(recorder, connect_url, channel_site, simulator[1])
+    page = page_recorder.page
+    _to_credentials(page_recorder, connect_url, channel_site, simulator[1])
     page.get_by_label("Application Key").fill(FORGED_KEY)
     # Hold the submission after the page's script has run, to look at the pending state.
     page.evaluate("window.addEventListener('submit', (e) => e.preventDefault())")
@@ -266,17 +261,17 @@ def test_the_pending_state_shows_while_the_key_is_checked(
     status = page.get_by_role("status")
     assert status.inner_text() == "Checking your key with Oracle Commerce Cloud. This takes a few seconds."
     assert page.get_by_role("button", name="Connect").get_attribute("aria-disabled") == "true"
-    recorder.shot("pending")
+    page_recorder.shot("pending")
 
 
-@pytest.mark.parametrize("recorder", [False], ids=["nojs"], indirect=True)
+@pytest.mark.parametrize("page_recorder", [{"javascript": False}], ids=["nojs"], indirect=True)
 def test_the_development_start_page_walks_the_whole_flow_without_javascript(
-    recorder: PageRecorder, dev_url: str, simulator: Any, dev_database: Path
+    page_recorder: PageRecorder, dev_url: str, simulator: Any, dev_database: Path
 ) -> None:
     sim, occ_url = simulator
-    page = recorder.page
+    page = page_recorder.page
     page.goto(dev_url)
-    recorder.shot("start")
+    page_recorder.shot("start")
     page.get_by_role("button", name="Oracle Commerce Cloud").click()
     page.wait_for_url(re.compile(r"/store$"))
     page.get_by_label("Store URL").fill(occ_url)
@@ -285,7 +280,7 @@ def test_the_development_start_page_walks_the_whole_flow_without_javascript(
     page.get_by_label("Application Key").fill(sim.issue_credentials()["application_key"])
     page.get_by_role("button", name="Connect").click()
     page.wait_for_url(f"{dev_url}/connected?*")
-    recorder.shot("connected")
+    page_recorder.shot("connected")
     connection_id = page.locator("#connection-id").inner_text()
     assert parse_qs(urlsplit(page.url).query)["connection_id"] == [connection_id]
     assert _stored(dev_database, connection_id) is not None

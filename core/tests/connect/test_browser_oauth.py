@@ -3,7 +3,8 @@
 The platform (``oauth_platform.OAuthPlatform``) is registered in-process; its fake
 server, with an approve screen, runs on loopback like the connect app and a stand-in
 channel site. Chromium comes from ``STORELINK_CHROMIUM``; without it the tests skip
-(fail under CI), as in ``test_browser.py``; the harness is :mod:`storelink.testing.browser`'s.
+(fail under CI), as in ``test_browser.py``; the harness is :mod:`storelink.testing.browser`'s,
+its ``page_recorder`` fixture included.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from storelink import Registry, Secret
 from storelink.connect import serving_app
 from storelink.http import EgressPolicy
 from storelink.simulation import serve_in_thread
-from storelink.testing import ChannelSite, PageRecorder, launch_browser, new_page, serve_app
+from storelink.testing import ChannelSite, PageRecorder, serve_app
 
 from .oauth_platform import CLIENT_ID, CLIENT_SECRET, OAuthPlatform, OAuthShop
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.screenshots("oauth")]
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +63,6 @@ def connect_url(channel_site: ChannelSite, tmp_path_factory: pytest.TempPathFact
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def recorder(browser: Any, request: pytest.FixtureRequest) -> Iterator[PageRecorder]:
-    with new_page(browser) as page:
-        yield PageRecorder(page, "oauth-" + request.node.name.removeprefix("test_"))
-
-
 def _to_platform(rec: PageRecorder, connect_url: str, site: ChannelSite, shop: OAuthShop, state: str) -> None:
     page = rec.page
     page.goto(site.start_session(connect_url, state=state))
@@ -91,27 +80,27 @@ def _to_platform(rec: PageRecorder, connect_url: str, site: ChannelSite, shop: O
 
 
 def test_a_merchant_approves_the_app_and_returns_to_the_channel(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, shop: OAuthShop
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, shop: OAuthShop
 ) -> None:
-    page, received = recorder.page, channel_site.received
-    _to_platform(recorder, connect_url, channel_site, shop, "approved")
+    page, received = page_recorder.page, channel_site.received
+    _to_platform(page_recorder, connect_url, channel_site, shop, "approved")
     page.get_by_role("button", name="Approve").click()
     page.wait_for_url(re.compile(r"/storelink/callback\?"))
-    recorder.shot("back")
+    page_recorder.shot("back")
     assert received[-1]["state"] == "approved"
     assert received[-1]["connection_id"].startswith("oauthy_")
     assert CLIENT_SECRET not in page.content()
 
 
 def test_a_merchant_who_declines_is_told_and_can_try_again(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, shop: OAuthShop
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, shop: OAuthShop
 ) -> None:
-    page, received = recorder.page, channel_site.received
+    page, received = page_recorder.page, channel_site.received
     before = len(received)
-    _to_platform(recorder, connect_url, channel_site, shop, "declined")
+    _to_platform(page_recorder, connect_url, channel_site, shop, "declined")
     page.get_by_role("button", name="Decline").click()
     page.wait_for_url(re.compile(r"/oauth/callback\?"))
-    recorder.shot("declined")
+    page_recorder.shot("declined")
     assert "You did not give Acme Marketplace access" in page.locator("#failure").inner_text()
     page.get_by_role("button", name="Try again").click()
     page.wait_for_url(re.compile(r"/oauth/authorize\?"))

@@ -1,4 +1,7 @@
-"""The browser kit's parts that need no browser: Chromium's skip rules, the servers, the channel site, the recorder."""
+"""The browser kit: Chromium's skip rules, the servers, the channel site, the recorder and the pytest fixtures.
+
+Everything here needs no browser but the one test that drives the fixtures in Chromium.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ from storelink.connect import hash_token, serving_app
 from storelink.http import EgressPolicy
 from storelink.simulation import STARTUP_TIMEOUT, serve_in_thread
 from storelink.testing import ChannelSite, PageRecorder, chromium_path, launch_browser, run_async, serve_app
+from storelink.testing.browser import recorder_name
+
+pytest_plugins = ["pytester"]
 
 # --------------------------------------------------------------------------- chromium_path
 
@@ -311,3 +317,212 @@ async def test_run_async_runs_a_coroutine_while_this_thread_s_loop_runs() -> Non
         return 42
 
     assert run_async(answer()) == 42
+
+
+# --------------------------------------------------------------------------- the pytest plugin's fixtures
+
+#: The options of an inner pytest run: strict markers (the plugin registers its own) and warnings as errors.
+INNER = ("-p", "no:cacheprovider", "--strict-markers", "-W", "error")
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Return *pytester* with an ini file, without which pytest-asyncio warns of its unset loop scope."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    return pytester
+
+
+def test_recorder_name_is_the_test_s_name_after_the_closest_screenshots_prefix(inner: pytest.Pytester) -> None:
+    items = inner.getitems(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.screenshots("acme")
+
+        def test_module_prefix(): pass
+
+        @pytest.mark.screenshots("own")
+        def test_own_prefix(): pass
+
+        @pytest.mark.parametrize("x", [1], ids=["nojs"])
+        def test_with_id(x): pass
+        """
+    )
+    assert [recorder_name(item) for item in items] == ["acme-module_prefix", "own-own_prefix", "acme-with_id[nojs]"]
+
+
+def test_recorder_name_without_the_marker_is_the_test_s_name(inner: pytest.Pytester) -> None:
+    (item,) = inner.getitems("def test_plain(): pass")
+    assert recorder_name(item) == "plain"
+
+
+@pytest.mark.parametrize("marker", ["screenshots()", "screenshots('')", "screenshots(prefix='a')", "screenshots(1)"])
+def test_a_screenshots_marker_without_one_prefix_is_refused(inner: pytest.Pytester, marker: str) -> None:
+    (item,) = inner.getitems(f"import pytest\n\n@pytest.mark.{marker}\ndef test_bad(): pass\n")
+    with pytest.raises(TypeError, match=r"takes one prefix.*test_bad"):
+        recorder_name(item)
+
+
+FAKE_BROWSER = """
+import pytest
+
+
+class FakeContext:
+    def __init__(self, browser, options):
+        self.browser, self.options, self.closed = browser, options, False
+
+    def set_default_timeout(self, milliseconds):
+        self.options["timeout"] = milliseconds
+
+    def new_page(self):
+        return FakePage()
+
+    def close(self):
+        self.closed = True
+
+
+class FakePage:
+    url = "about:blank"
+
+    def on(self, event, handler):
+        pass
+
+
+class FakeBrowser:
+    def __init__(self):
+        self.contexts = []
+
+    def new_context(self, **options):
+        self.contexts.append(FakeContext(self, options))
+        return self.contexts[-1]
+
+
+@pytest.fixture(scope="module")
+def storelink_browser():
+    return FakeBrowser()
+"""
+
+
+def test_page_recorder_records_a_fresh_page_named_for_the_test(inner: pytest.Pytester) -> None:
+    """The plugin's fixture, over a stand-in browser: a new context per test, its options, its name, closed after."""
+    inner.makeconftest(FAKE_BROWSER)
+    inner.makepyfile(
+        """
+        import pytest
+        from storelink.testing import PageRecorder
+
+        pytestmark = [pytest.mark.browser, pytest.mark.screenshots("acme")]
+
+        def test_default_page(page_recorder, storelink_browser):
+            assert isinstance(page_recorder, PageRecorder)
+            assert page_recorder.name == "acme-default_page"
+            (context,) = storelink_browser.contexts
+            assert context.options == {
+                "viewport": {"width": 900, "height": 760}, "java_script_enabled": True, "timeout": 15000.0
+            }
+            assert not context.closed
+
+        @pytest.mark.parametrize("page_recorder", [{"javascript": False, "width": 400}], ids=["nojs"], indirect=True)
+        def test_options(page_recorder, storelink_browser):
+            assert page_recorder.name == "acme-options-nojs-"
+            first, second = storelink_browser.contexts
+            assert first.closed and not second.closed
+            assert second.options["viewport"]["width"] == 400
+            assert second.options["java_script_enabled"] is False
+        """
+    )
+    inner.runpytest(*INNER).assert_outcomes(passed=2)
+
+
+def _page_test(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.browser
+
+        def test_needs_a_page(page_recorder):
+            pass
+
+        def test_needs_none(fake_clock):
+            pass
+        """
+    )
+
+
+def test_without_chromium_the_fixtures_skip_the_test(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORELINK_CHROMIUM", str(inner.path / "absent"))
+    monkeypatch.delenv("CI", raising=False)
+    _page_test(inner)
+    result = inner.runpytest(*INNER, "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*Chromium is missing at*STORELINK_CHROMIUM*"])
+
+
+def test_without_chromium_under_ci_the_fixtures_fail_the_test(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORELINK_CHROMIUM", str(inner.path / "absent"))
+    monkeypatch.setenv("CI", "true")
+    _page_test(inner)
+    result = inner.runpytest(*INNER)
+    result.assert_outcomes(passed=1, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*Chromium is missing at*"])
+
+
+def test_without_playwright_the_fixtures_say_what_to_install(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binary = inner.path / "chromium"
+    binary.write_text("")
+    monkeypatch.setenv("STORELINK_CHROMIUM", str(binary))
+    monkeypatch.setitem(sys.modules, "playwright", None)
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)
+    _page_test(inner)
+    result = inner.runpytest(*INNER)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ModuleNotFoundError*pip install playwright*"])
+
+
+def test_the_pytest_plugin_offers_the_fixtures_without_playwright(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['playwright'] = None\n"
+        "import pytest\n"
+        "code = pytest.main(['-p', 'no:cacheprovider', '-p', 'no:asyncio', '--fixtures'])\n"
+        "print(int(code), sorted(m for m in sys.modules if m.startswith('playwright.')))\n"
+    )
+    result = subprocess.run(  # noqa: S603  # this interpreter, in a directory the test made
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "storelink_browser [module scope]" in result.stdout
+    assert "page_recorder" in result.stdout
+    assert result.stdout.splitlines()[-1] == "0 []"
+
+
+@pytest.mark.browser
+def test_the_fixtures_drive_chromium_with_the_page_s_options(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chromium_path()  # skip here, not in the inner run, without Chromium
+    monkeypatch.setenv("STORELINK_ARTIFACTS", str(inner.path / "shots"))
+    inner.makepyfile(
+        """
+        import pytest
+
+        pytestmark = [pytest.mark.browser, pytest.mark.screenshots("kit")]
+        PAGE = "<title>static</title><script>document.title = 'scripted'</script><p>hello</p>"
+
+        @pytest.mark.parametrize("page_recorder", [{}, {"javascript": False}], ids=["js", "nojs"], indirect=True)
+        def test_page(page_recorder, storelink_browser):
+            page_recorder.page.set_content(PAGE)
+            scripted = "nojs" not in page_recorder.name
+            assert page_recorder.page.title() == ("scripted" if scripted else "static")
+            assert page_recorder.page.context.browser is storelink_browser
+            page_recorder.shot("hello")
+        """
+    )
+    inner.runpytest(*INNER).assert_outcomes(passed=2)
+    shots = sorted(path.name for path in (inner.path / "shots").iterdir())
+    assert shots == ["kit-page-js--01-hello.png", "kit-page-nojs--01-hello.png"]

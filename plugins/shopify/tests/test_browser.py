@@ -7,7 +7,7 @@ and comes back, through the connect page's callback and validation, to the chann
 redirect URI with the connection id; or clicks *Cancel*, stays on Shopify's "not
 installed" page with nothing sent back, and can start the install again. Chromium comes
 from ``STORELINK_CHROMIUM`` (``scripts/services.sh``); without it the tests skip (fail
-under CI). The harness is :mod:`storelink.testing.browser`'s.
+under CI). The harness is :mod:`storelink.testing.browser`'s, its ``page_recorder`` fixture included.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from storelink import Registry, Secret
 from storelink.connect import serving_app
 from storelink.http import EgressPolicy
 from storelink.simulation import serve_in_thread
-from storelink.testing import ChannelSite, PageRecorder, launch_browser, new_page, serve_app
+from storelink.testing import ChannelSite, PageRecorder, serve_app
 from storelink_shopify.simulator import ShopifySimulator, SimulatorConfig
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.screenshots("shopify")]
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +71,6 @@ def connect_url(
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def recorder(browser: Any, request: pytest.FixtureRequest) -> Iterator[PageRecorder]:
-    with new_page(browser) as page:
-        yield PageRecorder(page, "shopify-" + request.node.name.removeprefix("test_"))
-
-
 def _to_approve_screen(rec: PageRecorder, connect_url: str, site: ChannelSite, shop_url: str, state: str) -> str:
     """Walk the connect page to the simulator's approve screen; return the connect page's authorize step URL."""
     page = rec.page
@@ -111,15 +99,15 @@ def _continue_to_shopify(page: Any, connect_url: str, shop_url: str) -> None:
 
 
 def test_a_merchant_installs_the_app_and_returns_to_the_channel_with_the_connection(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, shop: tuple[ShopifySimulator, str]
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, shop: tuple[ShopifySimulator, str]
 ) -> None:
     sim, shop_url = shop
-    page, received = recorder.page, channel_site.received
+    page, received = page_recorder.page, channel_site.received
     installs = sim.oauth.exchanges
-    _to_approve_screen(recorder, connect_url, channel_site, shop_url, "installed")
+    _to_approve_screen(page_recorder, connect_url, channel_site, shop_url, "installed")
     page.get_by_role("button", name="Install").click()
     page.wait_for_url(re.compile(r"/storelink/callback\?"))
-    recorder.shot("back")
+    page_recorder.shot("back")
     back = parse_qs(urlsplit(page.url).query)
     assert back["state"] == ["installed"]
     assert back["connection_id"][0].startswith("shopify_")
@@ -132,16 +120,16 @@ def test_a_merchant_installs_the_app_and_returns_to_the_channel_with_the_connect
 
 
 def test_a_merchant_who_cancels_stays_on_shopify_and_can_install_again(
-    recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, shop: tuple[ShopifySimulator, str]
+    page_recorder: PageRecorder, connect_url: str, channel_site: ChannelSite, shop: tuple[ShopifySimulator, str]
 ) -> None:
     sim, shop_url = shop
-    page, received = recorder.page, channel_site.received
+    page, received = page_recorder.page, channel_site.received
     before = len(received)
     installs = sim.oauth.exchanges
-    authorize_step = _to_approve_screen(recorder, connect_url, channel_site, shop_url, "cancelled")
+    authorize_step = _to_approve_screen(page_recorder, connect_url, channel_site, shop_url, "cancelled")
     page.get_by_role("button", name="Cancel").click()
     page.wait_for_load_state()
-    recorder.shot("cancelled")
+    page_recorder.shot("cancelled")
     assert page.title() == "App not installed"
     assert page.url.startswith(shop_url)  # Shopify sends nothing back for a merchant who cancels
     assert len(received) == before

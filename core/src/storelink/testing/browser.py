@@ -9,6 +9,12 @@ what it received), :class:`PageRecorder` (every URL and Referer a page saw, numb
 screenshots, and where a secret leaked) and :func:`run_async` (a coroutine run outside
 the event loop Playwright's sync API keeps in the test's thread).
 
+The storelink pytest plugin wires these into two fixtures, so a test module need not:
+``storelink_browser`` (Chromium, launched once per test module) and ``page_recorder``
+(a :class:`PageRecorder` over a fresh page, its screenshots named by
+:func:`recorder_name`: the test's name after the prefix of the closest
+``@pytest.mark.screenshots("...")``).
+
 Playwright is a development dependency of storelink, not installed with ``storelink``
 or its ``testing`` extra: install it (``pip install playwright``) where browser tests
 run. It is imported on first use, so this module and :mod:`storelink.testing` import
@@ -55,12 +61,14 @@ __all__ = [
     "CHROMIUM_ARGS",
     "CHROMIUM_ENV",
     "DEFAULT_CHROMIUM",
+    "SCREENSHOTS_MARKER",
     "ChannelSite",
     "PageRecorder",
     "artifacts_dir",
     "chromium_path",
     "launch_browser",
     "new_page",
+    "recorder_name",
     "run_async",
     "serve_app",
 ]
@@ -73,6 +81,8 @@ CHROMIUM_ENV = "STORELINK_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 #: The environment variable naming the directory screenshots are saved in.
 ARTIFACTS_ENV = "STORELINK_ARTIFACTS"
+#: The marker whose one argument prefixes the names of a test's screenshots (see :func:`recorder_name`).
+SCREENSHOTS_MARKER = "screenshots"
 #: Chromium's flags: headless, in a container (no sandbox, no GPU), and quiet on the
 #: network (no QUIC, no background, update or sync traffic) so a test sees only its own.
 CHROMIUM_ARGS: tuple[str, ...] = (
@@ -314,6 +324,29 @@ def artifacts_dir() -> Path:
 def _file_part(text: str) -> str:
     """Return *text* fit for a file name: each run of characters other than letters, digits, ``_``, ``-`` as ``-``."""
     return re.sub(r"[^\w-]+", "-", text)
+
+
+def recorder_name(item: pytest.Item) -> str:
+    """Return the name a test's :class:`PageRecorder` gives its screenshots.
+
+    It is the test's name without its ``test_`` prefix (parameter ids included), after
+    the prefix of the closest ``@pytest.mark.screenshots("prefix")`` (on the test, its
+    class or its module's ``pytestmark``) and a ``-``, so that two modules' tests of the
+    same name do not overwrite each other's screenshots.
+
+    :param item: The test (``request.node`` in a fixture).
+    :raises TypeError: The marker does not have exactly one non-empty prefix.
+    """
+    name = item.name.removeprefix("test_")
+    marker = item.get_closest_marker(SCREENSHOTS_MARKER)
+    if marker is None:
+        return name
+    if marker.kwargs or len(marker.args) != 1 or not isinstance(marker.args[0], str) or not marker.args[0]:
+        raise TypeError(
+            f"pytest.mark.{SCREENSHOTS_MARKER} takes one prefix for the screenshots' names, "
+            f"such as @pytest.mark.{SCREENSHOTS_MARKER}('acme'); {item.nodeid} gave {marker.args!r}, {marker.kwargs!r}"
+        )
+    return f"{marker.args[0]}-{name}"
 
 
 def _forms(secret: str) -> dict[str, str]:
