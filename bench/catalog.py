@@ -20,8 +20,9 @@ interleaved contender by contender:
     the same page size, the same headers and the same number of pages in flight as
     storelink, and decodes each page's JSON (into dicts: no models).
 ``httpx+mapping``
-    The baseline plus what the OCC plugin does to each page: decode with
-    ``parse_float=Decimal`` and map every item with ``product_from_occ``. A diagnostic
+    The baseline plus what the OCC plugin does to each page: read it with
+    ``api.read_listing`` and map each item with ``product_from_occ`` as it is decoded
+    (numbers with a fraction as ``Decimal``). A diagnostic
     (10,000 products only): storelink minus this is the core's own cost (session, page
     loop, HTTP layer, tokens); this minus the baseline is the plugin's mapping.
 ``sequential``
@@ -297,12 +298,11 @@ async def read_httpx(
                 if out is not None:
                     out.write(b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in body["items"]))
                 return body
-            body = api.read_json(response, operation="fetch_products")
-            products = [
-                mapping.product_from_occ(p, currency=currency, storefront=store.url, path=f"items[{i}]")
-                for i, p in enumerate(body["items"])
-            ]
-            return {"totalResults": body["totalResults"], "items": products}
+            listing = api.read_listing(response, operation="fetch_products")
+            products = listing.map(
+                lambda p, path: mapping.product_from_occ(p, currency=currency, storefront=store.url, path=path)
+            )
+            return {"totalResults": listing.fields["totalResults"], "items": products}
 
         out = None
         await page(0)  # warm-up

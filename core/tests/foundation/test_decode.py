@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from storelink import MappingError
-from storelink.decode import decode, decode_json
+from storelink.decode import decode, decode_json, decode_listing
 from storelink.http.runtime import UnreadableBody, parse_json
 
 _json = st.recursive(
@@ -127,3 +127,88 @@ def test_remembered_numbers_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     assert 0 < len(module._DECIMALS) <= 8
     assert all(len(text) <= module._DECIMAL_TEXT_MAX for text in module._DECIMALS)
     module._DECIMALS.clear()
+
+
+# --------------------------------------------------------------------------- decode_listing
+
+
+@given(st.dictionaries(st.text(max_size=6), _json, max_size=4), st.lists(_json, max_size=5))
+def test_a_listing_holds_what_decode_json_gives_an_item_at_a_time(members: dict[str, Any], items: list[Any]) -> None:
+    body = json.dumps({**members, "items": items}, ensure_ascii=False).encode()
+    whole = decode_json(body)
+    listing = decode_listing(body)
+    assert listing.has_items
+    assert len(listing) == len(items)
+    assert listing.fields == {k: v for k, v in whole.items() if k != "items"}
+    assert list(listing) == whole["items"]
+    assert json.dumps(list(listing), default=repr) == json.dumps(whole["items"], default=repr)  # Decimals too
+    assert listing.map(lambda item, path: (path, item)) == [(f"items[{i}]", v) for i, v in enumerate(whole["items"])]
+
+
+def test_a_listing_decodes_each_item_only_when_it_is_reached() -> None:
+    listing = decode_listing(b'{"items": [{"id": "p1"}, {"id": "\xff"}], "total": 2}')
+    reached = iter(listing)
+    assert next(reached) == {"id": "p1"}  # the first item reads; the second's bad bytes wait
+    with pytest.raises(UnreadableBody, match="not UTF-8"):
+        next(reached)
+
+
+def test_a_member_named_key_that_is_not_a_list_stays_with_the_fields() -> None:
+    listing = decode_listing(b'{"items": "none", "error": "busy"}')
+    assert not listing.has_items
+    assert len(listing) == 0
+    assert list(listing) == []
+    assert listing.fields == {"items": "none", "error": "busy"}
+    assert not decode_listing(b'{"results": []}').has_items
+    assert decode_listing(b'{"results": [1]}', "results").map(lambda item, path: item) == [1]
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        (b"[" * 65 + b"]" * 65, UnreadableBody, "nested more than 64 levels deep"),
+        (b'{"items": [' + b"[" * 64 + b"]" * 64 + b"]}", UnreadableBody, "nested more than 64 levels deep"),
+        (b'{"items": [], "total": 1' + b"0" * 5000 + b"}", UnreadableBody, "number too long"),
+        (b'{"items": [1' + b"0" * 5000 + b"]}", UnreadableBody, "number too long"),
+        (
+            b'{"items": ["\xff"]}',
+            UnreadableBody,
+            r"not UTF-8 text \(byte 1 of an item\)",
+        ),  # not "cut off": the item is whole
+        (b'{"\xff": []}', UnreadableBody, "not UTF-8"),
+        (b'{"items": [{"id": "p1"', ValueError, "truncated"),
+        (b"<html></html>", ValueError, "malformed"),
+        (b"[]", MappingError, "expected an object holding a list at 'items', got array"),
+        (b"null", MappingError, "got null"),
+    ],
+)
+def test_a_listing_refuses_what_decode_json_refuses(body: bytes, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message) as raised:
+        list(decode_listing(body))
+    if error is ValueError:
+        assert not isinstance(raised.value, UnreadableBody | MappingError)
+
+
+def test_a_mapper_s_value_error_is_a_mapping_error_at_the_item() -> None:
+    """Inside a reader a ValueError means "cut off, read again": a model's refusal must not read as one."""
+
+    def mapper(item: Any, path: str) -> int:
+        if item < 0:
+            raise ValueError("must not be negative")
+        return int(item)
+
+    listing = decode_listing(b'{"items": [3, -1]}')
+    with pytest.raises(MappingError, match=r"must not be negative") as raised:
+        listing.map(mapper)
+    assert raised.value.path == "items[1]"
+
+    def decoding_mapper(item: Any, path: str) -> Any:
+        return decode_json(b"[1" + b"0" * 5000 + b"]")
+
+    with pytest.raises(UnreadableBody):  # the store's bytes, refused as such
+        decode_listing(b'{"items": [1]}').map(decoding_mapper)
+
+
+def test_a_listing_says_what_it_holds_without_its_values() -> None:
+    listing = decode_listing(b'{"items": [{"secret": "s3cr3t"}], "totalResults": 1}')
+    assert repr(listing) == "<Listing 1 items and ['totalResults']>"

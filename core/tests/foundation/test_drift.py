@@ -104,7 +104,7 @@ def _read(relative: str) -> str:
 
 def _documents() -> set[str]:
     found = {p.relative_to(ROOT).as_posix() for p in ROOT.glob("*.md")}
-    for folder in ("docs", "plugins"):
+    for folder in ("docs", "plugins", "bench"):
         found |= {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.md")}
     return found
 

@@ -283,3 +283,26 @@ def test_an_implausible_token_lifetime_is_not_believed(lifetime: bytes) -> None:
     response = httpx.Response(200, content=b'{"access_token": "t", "expires_in": ' + lifetime + b"}")
     token = auth.token_from_response(api.read_json(response, operation="login"), audience="admin")
     assert token.expires_in == auth.DEFAULT_LIFETIME
+
+
+@pytest.mark.parametrize(
+    ("case", "item"),
+    [
+        ("bytes not UTF-8 at an item's end", b'{"id": "p2", "displayName": "\xff"}'),
+        ("a number of 5,000 digits in an item", b'{"id": "p2", "listPrice": ' + HUGE_INT + b"}"),
+    ],
+)
+async def test_a_product_page_s_unreadable_item_is_the_store_s_malformed_answer_read_once(
+    read: Callable[[HostileStore, str], Any], case: str, item: bytes
+) -> None:
+    """Products are decoded one at a time, as they are mapped, inside the read: a bad item is the body's fault.
+
+    Not a body cut off on the way (that would be read again), nor the record's mapping.
+    """
+    content = b'{"items": [{"id": "p1", "displayName": "fine"}, ' + item + b'], "totalResults": 2}'
+    store = HostileStore({PRODUCTS: body(content)})
+    with pytest.raises(StorelinkError) as caught:
+        await read(store, "fetch_products")
+    assert_blames_the_store(caught.value, PlatformError)
+    assert "malformed answer" in describe(caught.value)
+    assert store.calls.count(PRODUCTS) == 1

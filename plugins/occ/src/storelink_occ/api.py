@@ -10,24 +10,26 @@ sometimes with an ``errors`` list, sometimes OAuth-style as ``{"error": ...}``, 
 sometimes with HTTP 200. :func:`describe_error` decodes it for the core's error mapping
 (status 400 and above); :func:`read_json` raises the core's error for the envelope's
 status (:func:`storelink.http.error_for`) when it arrives with a successful status.
+:func:`read_listing` does the same for a list envelope (``{"items": [...]}``) whose
+items are decoded one at a time as they are mapped (the catalog's hot path).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from storelink import ErrorDetail, PlatformContext, PlatformError, Secret
-from storelink.decode import decode_json
+from storelink import ErrorDetail, MappingError, PlatformContext, PlatformError, Secret
+from storelink.decode import Listing, decode_json, decode_listing
 from storelink.http import current_operation, error_for
 from storelink.http.runtime import UnreadableBody, parse_json
 from storelink_occ.settings import SETTINGS_SCHEMA, OccSettings
 
-__all__ = ["PLATFORM", "call", "describe_error", "error_detail", "is_error_envelope", "read_json"]
+__all__ = ["PLATFORM", "call", "describe_error", "error_detail", "is_error_envelope", "read_json", "read_listing"]
 
 PLATFORM = "occ"
 
@@ -62,6 +64,7 @@ async def call(
     idempotent: bool = True,
     base_url: str | None = None,
     reference: str | None = None,
+    reader: Callable[[httpx.Response], Any] | None = None,
 ) -> Any:
     """Send one request through ``ctx.http`` with OCC's headers and return its JSON body.
 
@@ -71,8 +74,10 @@ async def call(
     :param operation: The storelink operation, for errors and logs; inside
         ``authenticate`` and ``refresh_token`` the core names it.
     :param audience: Whose token to attach (``admin``, ``agent``), ``None`` for none.
+    :param reader: Reads the successful response instead of :func:`read_json`
+        (a catalog page maps its items inside the read, see :func:`read_listing`).
     :return: The decoded body (numbers with a fraction as :class:`~decimal.Decimal`),
-        or ``None`` for an empty one.
+        or ``None`` for an empty one; or what *reader* returns.
     :raises PlatformError: The core's mapping of an error status, or an error envelope
         that arrived with a successful status (see :func:`read_json`).
     """
@@ -80,7 +85,7 @@ async def call(
     return await ctx.http.read(
         method,
         path,
-        reader=lambda response: read_json(response, operation=operation),
+        reader=reader or (lambda response: read_json(response, operation=operation)),
         operation=operation,
         audience=audience,
         params=params,
@@ -115,18 +120,55 @@ def read_json(response: httpx.Response, *, operation: str | None = None) -> Any:
     except UnreadableBody:
         raise  # the core's own refusal: a platform error, never retried
     except ValueError:
-        if response.content.lstrip()[:1] in (b"{", b"["):
-            raise  # JSON cut off on the way: the core reads it again
-        raise PlatformError(
-            "the store answered with something that is not JSON; check the store URL",
-            platform=PLATFORM,
-            operation=operation or current_operation(),
-            status=response.status_code,
-        ) from None
+        raise _not_json(response, operation) from None
+    _refuse_envelope(body, response, operation)
+    return body
+
+
+def read_listing(response: httpx.Response, *, operation: str | None = None) -> Listing:
+    """Read a list envelope as :func:`read_json` does, its ``items`` left to decode one at a time.
+
+    Map the items inside the reader (``Listing.map``), so that an item's unreadable
+    bytes are the store's malformed answer, as with :func:`read_json`.
+
+    :raises MappingError: The body is empty, not an object, or holds no ``items`` list.
+    :raises PlatformError: As :func:`read_json`.
+    :raises ValueError: As :func:`read_json`.
+    """
+    try:
+        listing = decode_listing(response.content or b"null")
+    except UnreadableBody:
+        raise
+    except MappingError:  # JSON, but not an object
+        raise MappingError(_NOT_A_LISTING, path="items") from None
+    except ValueError:
+        raise _not_json(response, operation) from None
+    _refuse_envelope({**listing.fields, "items": ()} if listing.has_items else listing.fields, response, operation)
+    if not listing.has_items:
+        raise MappingError(_NOT_A_LISTING, path="items")
+    return listing
+
+
+_NOT_A_LISTING = "expected a list envelope with 'items'"
+
+
+def _not_json(response: httpx.Response, operation: str | None) -> Exception:
+    """Return what a body that does not decode is: cut off (read again) or not JSON at all."""
+    if response.content.lstrip()[:1] in (b"{", b"["):
+        return ValueError("the store's JSON was cut off on the way")  # the core reads it again
+    return PlatformError(
+        "the store answered with something that is not JSON; check the store URL",
+        platform=PLATFORM,
+        operation=operation or current_operation(),
+        status=response.status_code,
+    )
+
+
+def _refuse_envelope(body: Any, response: httpx.Response, operation: str | None) -> None:
+    """Raise the core's error for *body* if it is an error envelope."""
     if is_error_envelope(body):
         detail = error_detail(body, headers=response.headers)
         raise error_for(_status_of(body), detail, platform=PLATFORM, operation=operation)
-    return body
 
 
 def is_error_envelope(body: Any) -> bool:

@@ -234,23 +234,31 @@ async def _probe(
 
 @hookimpl
 async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Product]:
-    """Return one page of ``/ccadmin/v1/products`` with child SKUs as variants."""
+    """Return one page of ``/ccadmin/v1/products`` with child SKUs as variants.
+
+    The page is read by :func:`api.read_listing <storelink_occ.api.read_listing>` and
+    mapped inside the read, each product decoded just before it is mapped.
+    """
     settings = ctx.typed_settings(SETTINGS_SCHEMA)
     start = offset_start(cursor, PAGE_SIZE, platform=api.PLATFORM, hook="fetch_products")
-    body = await api.call(
+    currency, storefront = settings.currency, settings.agent_base_url or ctx.store_url.origin
+
+    def product(payload: Any, path: str) -> Product:
+        return mapping.product_from_occ(payload, currency=currency, storefront=storefront, path=path)
+
+    def read(response: httpx.Response) -> tuple[dict[str, Any], list[Product]]:
+        listing = api.read_listing(response, operation="fetch_products")
+        return listing.fields, listing.map(product)
+
+    fields, products = await api.call(
         ctx,
         "GET",
         "/ccadmin/v1/products",
         operation="fetch_products",
         params={"offset": start.offset, "limit": start.limit, "totalResults": "true", "includePrices": "true"},
+        reader=read,
     )
-    storefront = settings.agent_base_url or ctx.store_url.origin
-    items = _items(body)
-    products = [
-        mapping.product_from_occ(p, currency=settings.currency, storefront=storefront, path=f"items[{i}]")
-        for i, p in enumerate(items)
-    ]
-    return offset_page(products, start, total=body.get("totalResults"), limit=body.get("limit"))
+    return offset_page(products, start, total=fields.get("totalResults"), limit=fields.get("limit"))
 
 
 @hookimpl
