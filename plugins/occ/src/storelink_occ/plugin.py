@@ -11,8 +11,9 @@ request it describes and maps the answer (:mod:`storelink_occ.mapping`).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import attrs
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
     import httpx
 
     from storelink_occ import api, auth, mapping
+
+T = TypeVar("T")
 
 __all__ = [
     "authenticate",
@@ -234,11 +237,7 @@ async def _probe(
 
 @hookimpl
 async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Product]:
-    """Return one page of ``/ccadmin/v1/products`` with child SKUs as variants.
-
-    The page is read by :func:`api.read_listing <storelink_occ.api.read_listing>` and
-    mapped inside the read, each product decoded just before it is mapped.
-    """
+    """Return one page of ``/ccadmin/v1/products`` with child SKUs as variants."""
     settings = ctx.typed_settings(SETTINGS_SCHEMA)
     start = offset_start(cursor, PAGE_SIZE, platform=api.PLATFORM, hook="fetch_products")
     currency, storefront = settings.currency, settings.agent_base_url or ctx.store_url.origin
@@ -246,18 +245,13 @@ async def fetch_products(ctx: PlatformContext, cursor: Cursor | None) -> Page[Pr
     def product(payload: Any, path: str) -> Product:
         return mapping.product_from_occ(payload, currency=currency, storefront=storefront, path=path)
 
-    def read(response: httpx.Response) -> tuple[dict[str, Any], list[Product]]:
-        listing = api.read_listing(response, operation="fetch_products")
-        return listing.fields, listing.map(product)
-
-    fields, products = await api.call(
-        ctx,
-        "GET",
-        "/ccadmin/v1/products",
-        operation="fetch_products",
-        params={"offset": start.offset, "limit": start.limit, "totalResults": "true", "includePrices": "true"},
-        reader=read,
-    )
+    params: dict[str, str | int] = {
+        "offset": start.offset,
+        "limit": start.limit,
+        "totalResults": "true",
+        "includePrices": "true",
+    }
+    fields, products = await _listing(ctx, "/ccadmin/v1/products", "fetch_products", params, product)
     return offset_page(products, start, total=fields.get("totalResults"), limit=fields.get("limit"))
 
 
@@ -279,10 +273,10 @@ async def fetch_orders(ctx: PlatformContext, cursor: Cursor | None, since: datet
     }
     if since is not None:
         params.update(queryFormat="SCIM", q=f"{prop} ge {_scim_string(_iso(since))}")
-    body = await api.call(ctx, "GET", "/ccadmin/v1/orders", operation="fetch_orders", params=params)
-    items = _items(body)
-    orders = [_order(settings, o, f"items[{i}]") for i, o in enumerate(items)]
-    return offset_page(orders, start, total=body.get("totalResults"), limit=body.get("limit"))
+    fields, orders = await _listing(
+        ctx, "/ccadmin/v1/orders", "fetch_orders", params, lambda payload, path: _order(settings, payload, path)
+    )
+    return offset_page(orders, start, total=fields.get("totalResults"), limit=fields.get("limit"))
 
 
 @hookimpl
@@ -308,16 +302,16 @@ async def fetch_inventory(
     if sku_ids is not None:
         return await _inventory_of(ctx, cursor, sku_ids)
     start = offset_start(cursor, PAGE_SIZE, platform=api.PLATFORM, hook="fetch_inventory")
-    body = await api.call(
+    params: dict[str, str | int] = {"offset": start.offset, "limit": start.limit, "totalResults": "true"}
+    fields, records = await _listing(
         ctx,
-        "GET",
         "/ccadmin/v1/inventories",
-        operation="fetch_inventory",
-        params={"offset": start.offset, "limit": start.limit, "totalResults": "true"},
+        "fetch_inventory",
+        params,
+        lambda item, path: mapping.inventory_from_occ(item, path=path),
     )
-    items = _items(body)
-    levels = [level for i, item in enumerate(items) for level in mapping.inventory_from_occ(item, path=f"items[{i}]")]
-    following = next_offset(start, len(items), total=body.get("totalResults"), limit=body.get("limit"))
+    levels = [level for record in records for level in record]
+    following = next_offset(start, len(records), total=fields.get("totalResults"), limit=fields.get("limit"))
     return Page(items=levels, next=following)
 
 
@@ -387,14 +381,10 @@ async def find_order(ctx: PlatformContext, reference: str) -> Order | None:
     """Search ``/ccadmin/v1/orders`` with SCIM for the order carrying *reference*."""
     settings = ctx.typed_settings(SETTINGS_SCHEMA)
     prop = settings.reference_property
-    body = await api.call(
-        ctx,
-        "GET",
-        "/ccadmin/v1/orders",
-        operation="find_order",
-        params={"queryFormat": "SCIM", "q": f"{prop} eq {_scim_string(reference)}", "limit": 10},
+    params: dict[str, str | int] = {"queryFormat": "SCIM", "q": f"{prop} eq {_scim_string(reference)}", "limit": 10}
+    _, orders = await _listing(
+        ctx, "/ccadmin/v1/orders", "find_order", params, lambda payload, path: _order(settings, payload, path)
     )
-    orders = [_order(settings, o, f"items[{i}]") for i, o in enumerate(_items(body))]
     matches = [o for o in orders if o.reference == reference]
     if len(matches) > 1:
         ctx.log.warning("%d OCC orders carry reference %s; using %s", len(matches), reference, matches[0].id)
@@ -408,6 +398,30 @@ def _order(settings: OccSettings, payload: Any, path: str) -> Order:
     return mapping.order_from_occ(
         payload, reference_property=settings.reference_property, currency=settings.currency, path=path
     )
+
+
+async def _listing(
+    ctx: PlatformContext,
+    path: str,
+    operation: str,
+    params: Mapping[str, str | int],
+    mapper: Callable[[Any, str], T],
+) -> tuple[dict[str, Any], list[T]]:
+    """GET a list envelope; return its other members and its items mapped, each decoded just before.
+
+    The items are mapped inside the read (:func:`api.read_listing
+    <storelink_occ.api.read_listing>`), so that an item's unreadable bytes are the
+    store's malformed answer, as for a body decoded whole.
+    """
+
+    def read(response: httpx.Response) -> tuple[dict[str, Any], list[T]]:
+        listing = api.read_listing(response, operation=operation)
+        return listing.fields, listing.map(mapper)
+
+    result: tuple[dict[str, Any], list[T]] = await api.call(
+        ctx, "GET", path, operation=operation, params=params, reader=read
+    )
+    return result
 
 
 def _items(body: Any) -> list[Any]:
