@@ -190,12 +190,7 @@ def decode_listing(content: bytes | str, key: str = "items", *, max_depth: int |
     :raises UnreadableBody: As :func:`decode_json`.
     :raises ValueError: Not JSON, or cut off.
     """
-    limit, UnreadableBody, nesting = _bounds()
-    if max_depth is None:
-        max_depth = limit
-    data = content.encode() if isinstance(content, str) else content
-    if len(data) > max_depth and nesting(data) > max_depth:
-        raise UnreadableBody(_too_deep(max_depth))
+    data, max_depth = _checked(content, max_depth)
     try:
         members = _MEMBERS.decode(data)
     except msgspec.ValidationError:  # JSON, but not an object: refuse it as decode_json would read it
@@ -254,14 +249,21 @@ def _bounds() -> tuple[int, type[UnreadableBody], Callable[[bytes], int]]:
     return MAX_JSON_DEPTH, UnreadableBody, nesting
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], content: bytes | str, max_depth: int | None) -> Any:
-    limit, UnreadableBody, nesting = _bounds()  # the class under its own name, as the raises below use it
+def _checked(content: bytes | str, max_depth: int | None) -> tuple[bytes, int]:
+    """Return *content* as bytes and the depth limit, refusing a body nested deeper (one scan)."""
+    limit, UnreadableBody, nesting = _bounds()
     if max_depth is None:
         max_depth = limit
     data = content.encode() if isinstance(content, str) else content
     # Only a body longer than the limit can nest past it; the scan is a few C-speed passes.
     if len(data) > max_depth and nesting(data) > max_depth:
         raise UnreadableBody(_too_deep(max_depth))
+    return data, max_depth
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], content: bytes | str, max_depth: int | None) -> Any:
+    UnreadableBody = _bounds()[1]  # the class under its own name, as the raises below use it
+    data, max_depth = _checked(content, max_depth)
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
