@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -64,9 +65,18 @@ def test_without_playwright_launching_says_what_to_install(tmp_path: Path, monke
     monkeypatch.setitem(sys.modules, "playwright.sync_api", None)
     binary = tmp_path / "chromium"
     binary.write_text("")
-    with pytest.raises(ModuleNotFoundError, match="pip install playwright") as caught, launch_browser(str(binary)):
+    install = r"pip install 'storelink\[browser\]'"
+    with pytest.raises(ModuleNotFoundError, match=install) as caught, launch_browser(str(binary)):
         pass
     assert caught.value.name == "playwright"
+
+
+def test_the_browser_extra_the_message_names_installs_playwright() -> None:
+    from importlib.metadata import requires
+
+    wanted = [r for r in requires("storelink") or () if r.startswith("playwright")]
+    assert wanted, "storelink declares no Playwright requirement"
+    assert all(re.search(r"extra == [\"']browser[\"']", r) for r in wanted), wanted
 
 
 def test_the_kit_imports_without_playwright() -> None:
@@ -482,7 +492,7 @@ def test_without_playwright_the_fixtures_say_what_to_install(
     _page_test(inner)
     result = inner.runpytest(*INNER)
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ModuleNotFoundError*pip install playwright*"])
+    result.stdout.fnmatch_lines(["*ModuleNotFoundError*pip install 'storelink?browser?'*"])
 
 
 def test_the_pytest_plugin_offers_the_fixtures_without_playwright(tmp_path: Path) -> None:

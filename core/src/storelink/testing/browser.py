@@ -15,8 +15,8 @@ The storelink pytest plugin wires these into two fixtures, so a test module need
 :func:`recorder_name`: the test's name after the prefix of the closest
 ``@pytest.mark.screenshots("...")``).
 
-Playwright is a development dependency of storelink, not installed with ``storelink``
-or its ``testing`` extra: install it (``pip install playwright``) where browser tests
+Playwright is not installed with ``storelink`` or its ``testing`` extra: install the
+``browser`` extra (``pip install 'storelink[testing,browser]'``) where browser tests
 run. It is imported on first use, so this module and :mod:`storelink.testing` import
 without it. Playwright's own browser download is not needed: the Chromium driven is
 the one at ``$STORELINK_CHROMIUM`` (default ``/usr/bin/chromium``; storelink's
@@ -97,8 +97,9 @@ CHROMIUM_ARGS: tuple[str, ...] = (
 )
 
 _INSTALL_PLAYWRIGHT = (
-    "storelink.testing.browser needs Playwright, a development dependency that storelink does not install: "
-    f"pip install playwright (no `playwright install` needed: the Chromium at ${CHROMIUM_ENV} is used)"
+    "storelink.testing.browser needs Playwright, which storelink installs only with its browser extra: "
+    "pip install 'storelink[browser]' (or pip install playwright; no `playwright install` needed: "
+    f"the Chromium at ${CHROMIUM_ENV} is used)"
 )
 
 
