@@ -20,12 +20,20 @@ an ``X-Request-Id`` header):
 
 Every data endpoint wants ``Authorization: Bearer <token>`` and answers ``401
 token_expired`` once the token's lifetime has passed on the injected clock.
+
+Faults come from the core's :class:`~storelink.simulation.FaultInjector`, which wraps the
+API (:attr:`TemplateSimulator.app`): seeded latency, dropped connections, ``429`` with
+``Retry-After``, ``5xx`` answers, truncated bodies and, for ``POST /api/orders``, an
+order committed whose response is lost. Tests of your plugin's resilience set their
+rates (``TemplateSimulator(fail_rate=0.2)``), or change them while serving
+(``sim.fail_rate = 1.0``): the injector reads them from the simulator at each request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import random
 import secrets
 import time
@@ -34,16 +42,21 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from attrs import define, field
+from attrs import Attribute, define, field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Scope
+from storelink.simulation import UNAVAILABLE, FaultInjector
 
-__all__ = ["SCOPES", "TemplateSimulator", "create"]
+__all__ = ["ORDER_CREATION", "SCOPES", "TemplateSimulator", "create"]
 
 #: Every scope a key can hold; a key holds all of them unless issued with fewer.
 SCOPES = ("products", "orders", "create_orders", "inventory", "shipping_methods")
+
+#: The request that creates something: its response may be lost after the commit, never truncated.
+ORDER_CREATION = ("POST", "/api/orders")
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _LOCATIONS = ("main", "annex")
@@ -63,9 +76,27 @@ def _offset(cursor: str | None) -> int | None:
         return None
 
 
-def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    all_headers = {"X-Request-Id": secrets.token_hex(8), **(headers or {})}
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=all_headers)
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    headers = {"X-Request-Id": secrets.token_hex(8)}
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _fault_body(status: int, retry_after: str | None) -> bytes:
+    """Return the API's error body for a status the fault injector answers with."""
+    if status == 429:
+        error = {"code": "rate_limited", "message": f"Too many requests; retry after {retry_after} seconds."}
+    else:
+        error = {"code": "unavailable", "message": f"{UNAVAILABLE[status]}; try again shortly."}
+    return json.dumps({"error": error}).encode()
+
+
+class _Faults(FaultInjector["TemplateSimulator"]):
+    """The core's faults, with order creation as the request whose response may be lost."""
+
+    def commit_loss_rate(self, scope: Scope) -> float | None:
+        if (scope["method"], str(scope["path"]).rstrip("/")) == ORDER_CREATION:
+            return self.config.lose_order_rate
+        return None
 
 
 def _catalog(products: int, seed: int) -> list[dict[str, Any]]:
@@ -91,6 +122,16 @@ def _catalog(products: int, seed: int) -> list[dict[str, Any]]:
     return catalog
 
 
+def _rate(_instance: object, attribute: Attribute[float], value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ValueError(f"{attribute.name} is a share of requests, from 0 to 1; got {value!r}")
+
+
+def _non_negative(_instance: object, attribute: Attribute[float], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{attribute.name} is a number of seconds, 0 or more; got {value!r}")
+
+
 @define
 class _Key:
     scopes: frozenset[str]
@@ -111,18 +152,33 @@ class TemplateSimulator:
     :param orders: How many orders the store holds already (one per hour from 2024-01-01).
     :param seed: Seed of the catalog and of the fault injection.
     :param token_ttl: Lifetime of a token in seconds, on *clock*.
-    :param fail_rate: Share of data requests answered ``503`` with ``Retry-After: 1``.
+    :param fail_rate: Share of requests answered 500, 502, 503 or 504.
     :param latency: Seconds each request waits before it is answered.
+    :param drop_rate: Share of requests whose connection drops before they are processed.
+    :param rate_limit_rate: Share of requests answered ``429`` with ``Retry-After``.
+    :param retry_after: The ``Retry-After`` seconds of a ``429``.
+    :param truncate_rate: Share of responses cut off halfway (never an order creation's).
+    :param lose_order_rate: Share of order creations committed whose response is lost.
     :param page_limit: The largest page the API serves, whatever ``limit`` asks.
     :param clock: Monotonic time in seconds (a test passes its fake clock's ``monotonic``).
+
+    ``stats`` counts ``logins``, ``refreshes``, ``orders``, ``requests`` (every request,
+    faults included) and each fault the injector made (``faults_5xx``,
+    ``faults_rate_limited``, ``faults_dropped``, ``faults_truncated``,
+    ``faults_lost_orders``).
     """
 
     products: int = 120
     orders: int = 0
     seed: int = 0
     token_ttl: float = 600.0
-    fail_rate: float = 0.0
-    latency: float = 0.0
+    fail_rate: float = field(default=0.0, validator=_rate)
+    latency: float = field(default=0.0, validator=_non_negative)
+    drop_rate: float = field(default=0.0, validator=_rate)
+    rate_limit_rate: float = field(default=0.0, validator=_rate)
+    retry_after: float = field(default=1.0, validator=_non_negative)
+    truncate_rate: float = field(default=0.0, validator=_rate)
+    lose_order_rate: float = field(default=0.0, validator=_rate)
     page_limit: int = 100
     clock: Callable[[], float] = time.monotonic
     stats: dict[str, int] = field(factory=lambda: dict.fromkeys(("logins", "refreshes", "requests", "orders"), 0))
@@ -130,17 +186,16 @@ class TemplateSimulator:
     _keys: dict[str, _Key] = field(factory=dict, init=False)
     _tokens: dict[str, _Token] = field(factory=dict, init=False)
     _orders: list[dict[str, Any]] = field(factory=list, init=False)
-    _rng: random.Random = field(init=False)
-    app: Starlette = field(init=False)
+    site: Starlette = field(init=False, repr=False)
+    faults: FaultInjector[TemplateSimulator] = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._catalog = _catalog(self.products, self.seed)
-        self._rng = random.Random(self.seed)
         for n in range(1, self.orders + 1):
             variant = self._catalog[n % len(self._catalog)]["variants"][0]
             line = {"product": f"prod-{n % len(self._catalog) + 1}", "sku": variant["id"], "quantity": 1 + n % 3}
             self._add_order(f"seed-{n}", [line], None, (_EPOCH + timedelta(hours=n)).isoformat())
-        self.app = Starlette(
+        self.site = Starlette(
             routes=[
                 Route("/api/login", self._login, methods=["POST"]),
                 Route("/api/refresh", self._refresh, methods=["POST"]),
@@ -153,6 +208,15 @@ class TemplateSimulator:
                 Route("/api/shipping-methods", self._guarded(self._shipping_methods)),
             ]
         )
+        self.faults = _Faults(self.site, config=self, count=self._count, sleep=asyncio.sleep, error_body=_fault_body)
+
+    @property
+    def app(self) -> FaultInjector[TemplateSimulator]:
+        """The ASGI application: the API (:attr:`site`) behind the faults this simulator's rates ask for."""
+        return self.faults
+
+    def _count(self, name: str) -> None:
+        self.stats[name] = self.stats.get(name, 0) + 1
 
     # ------------------------------------------------------------------ keys
 
@@ -195,14 +259,9 @@ class TemplateSimulator:
 
     def _guarded(self, handler: Callable[[Request, _Key], Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            self.stats["requests"] += 1
-            if self.latency:
-                await asyncio.sleep(self.latency)
             token = self._tokens.get(self._bearer(request))
             if token is None or token.expires_at <= self.clock():
                 return _error(401, "token_expired", "The token is missing or has expired.")
-            if self.fail_rate and self._rng.random() < self.fail_rate:
-                return _error(503, "unavailable", "Try again shortly.", {"Retry-After": "1"})
             response: Response = await handler(request, self._keys[token.key])
             return response
 

@@ -78,7 +78,7 @@ class TemplateOAuthSimulator(TemplateSimulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.stats.setdefault("installs", 0)
-        self.app.router.routes.extend(
+        self.site.router.routes.extend(
             [
                 Route(AUTHORIZE_PATH, self._authorize, methods=["GET", "POST"]),
                 Route(TOKEN_PATH, self._token, methods=["POST"]),
