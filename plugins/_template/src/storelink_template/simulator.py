@@ -42,7 +42,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from attrs import Attribute, define, field
+from attrs import define, field
+from attrs.validators import and_, ge, instance_of, le
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -122,14 +123,9 @@ def _catalog(products: int, seed: int) -> list[dict[str, Any]]:
     return catalog
 
 
-def _rate(_instance: object, attribute: Attribute[float], value: float) -> None:
-    if not 0 <= value <= 1:
-        raise ValueError(f"{attribute.name} is a share of requests, from 0 to 1; got {value!r}")
-
-
-def _non_negative(_instance: object, attribute: Attribute[float], value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name} is a number of seconds, 0 or more; got {value!r}")
+#: A share of requests, from 0 to 1; and a number of seconds, 0 or more (as the other simulators check them).
+_rate = and_(instance_of(float), ge(0.0), le(1.0))
+_seconds = and_(instance_of(float), ge(0.0))
 
 
 @define
@@ -172,13 +168,13 @@ class TemplateSimulator:
     orders: int = 0
     seed: int = 0
     token_ttl: float = 600.0
-    fail_rate: float = field(default=0.0, validator=_rate)
-    latency: float = field(default=0.0, validator=_non_negative)
-    drop_rate: float = field(default=0.0, validator=_rate)
-    rate_limit_rate: float = field(default=0.0, validator=_rate)
-    retry_after: float = field(default=1.0, validator=_non_negative)
-    truncate_rate: float = field(default=0.0, validator=_rate)
-    lose_order_rate: float = field(default=0.0, validator=_rate)
+    fail_rate: float = field(default=0.0, converter=float, validator=_rate)
+    latency: float = field(default=0.0, converter=float, validator=_seconds)
+    drop_rate: float = field(default=0.0, converter=float, validator=_rate)
+    rate_limit_rate: float = field(default=0.0, converter=float, validator=_rate)
+    retry_after: float = field(default=1.0, converter=float, validator=_seconds)
+    truncate_rate: float = field(default=0.0, converter=float, validator=_rate)
+    lose_order_rate: float = field(default=0.0, converter=float, validator=_rate)
     page_limit: int = 100
     clock: Callable[[], float] = time.monotonic
     stats: dict[str, int] = field(factory=lambda: dict.fromkeys(("logins", "refreshes", "requests", "orders"), 0))
