@@ -57,13 +57,15 @@ counters check that every contender made the same page requests in its walk.
 
 Profile a contender with ``python -m bench.catalog client storelink --url URL
 --expect N --profile out.prof`` against ``python -m bench.simserver`` (credentials in
-``BENCH_CREDENTIALS``).
+``BENCH_CREDENTIALS``); ``--gc`` adds the collector's collections in the walk to the
+figures it prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -118,6 +120,51 @@ LOGIN_PATH = "/ccadmin/v1/login"
 # --------------------------------------------------------------------------- the contenders (child side)
 
 
+class Walk:
+    """The wall and CPU time of a walk (``with Walk() as walk:``), and with ``--gc`` the collector's work in it.
+
+    :attr:`figures` is ``{"seconds", "cpu"}``, plus ``"gc"`` when :attr:`count_collections`
+    is set: per generation, the collections run during the walk and their milliseconds
+    (timed by a ``gc.callbacks`` entry, from the start of each to its end).
+    """
+
+    #: Set by ``--gc``.
+    count_collections = False
+
+    def __init__(self) -> None:
+        self.collections: dict[int, list[float]] = {}  # generation -> [collections, seconds]
+        self._began = 0.0
+
+    def __enter__(self) -> Walk:
+        if self.count_collections:
+            gc.callbacks.append(self._collected)
+        self._cpu, self._start = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.seconds, self.cpu = time.perf_counter() - self._start, time.process_time() - self._cpu
+        if self._collected in gc.callbacks:
+            gc.callbacks.remove(self._collected)
+
+    def _collected(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        figures = self.collections.setdefault(info["generation"], [0, 0.0])
+        figures[0] += 1
+        figures[1] += time.perf_counter() - self._began
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        figures: dict[str, Any] = {"seconds": self.seconds, "cpu": self.cpu}
+        if self.count_collections:
+            figures["gc"] = {
+                str(generation): {"collections": int(n), "ms": round(seconds * 1000, 1)}
+                for generation, (n, seconds) in sorted(self.collections.items())
+            }
+        return figures
+
+
 def storelink_shape() -> dict[str, int]:
     """The page size and the pages in flight storelink uses for the OCC catalog."""
     from storelink.paging import PagingConfig
@@ -150,13 +197,11 @@ async def read_storelink(store: Store, *, fewer_collections: bool = False) -> di
                         break
                 pages = page_requests(store)
                 count = 0
-                with fewer() if fewer_collections else nullcontext():
-                    cpu, start = time.process_time(), time.perf_counter()
+                with fewer() if fewer_collections else nullcontext(), Walk() as walk:
                     async for _product in session.products():
                         count += 1
-                    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
                 pages = page_requests(store) - pages
-    return {"products": count, "seconds": seconds, "cpu": cpu, "pages": pages}
+    return {"products": count, **walk.figures, "pages": pages}
 
 
 async def sync_storelink(store: Store) -> dict[str, Any]:
@@ -178,15 +223,14 @@ async def sync_storelink(store: Store) -> dict[str, Any]:
                         break
                 job = SyncJob.from_hub(hub, session, Path(tmp) / "out")
                 pages = page_requests(store)
-                cpu, start = time.process_time(), time.perf_counter()
-                result = await job.run_kind("products")
-                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+                with Walk() as walk:
+                    result = await job.run_kind("products")
                 pages = page_requests(store) - pages
                 with (Path(tmp) / "out" / "products.jsonl").open("rb") as written:
                     lines = sum(1 for _ in written)
     if lines != result.items:
         raise RuntimeError(f"the sync reported {result.items} products but wrote {lines} lines")
-    return {"products": lines, "seconds": seconds, "cpu": cpu, "pages": pages}
+    return {"products": lines, **walk.figures, "pages": pages}
 
 
 def sync_cli(store: Store) -> dict[str, Any]:
@@ -213,13 +257,12 @@ def sync_cli(store: Store) -> dict[str, Any]:
         run = SyncJob.run
 
         async def timed(job: SyncJob, kinds: Sequence[str] = SyncJob.KINDS) -> Any:
-            pages = page_requests(store)
-            cpu, start = time.process_time(), time.perf_counter()
+            pages, walk = page_requests(store), Walk()
             try:
-                return await run(job, kinds)
+                with walk:
+                    return await run(job, kinds)
             finally:
-                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-                walks.append({"seconds": seconds, "cpu": cpu, "pages": page_requests(store) - pages})
+                walks.append({**walk.figures, "pages": page_requests(store) - pages})
 
         def command(*options: str) -> int:
             argv = ["sync", connection, "--to", str(Path(tmp) / f"out{len(walks)}"), "--only", "products", *options]
@@ -308,24 +351,23 @@ async def read_httpx(
         await page(0)  # warm-up
         out = lines.open("wb") if lines is not None else None
         pages = page_requests(store)
-        cpu, start = time.process_time(), time.perf_counter()
-        first = await page(0)
-        total = int(first["totalResults"])
-        count = len(first["items"])
-        offsets = iter(range(page_size, total, page_size))
+        with Walk() as walk:
+            first = await page(0)
+            total = int(first["totalResults"])
+            count = len(first["items"])
+            offsets = iter(range(page_size, total, page_size))
 
-        async def worker() -> int:
-            got = 0
-            for offset in offsets:  # shared iterator: each worker takes the next offset
-                got += len((await page(offset))["items"])
-            return got
+            async def worker() -> int:
+                got = 0
+                for offset in offsets:  # shared iterator: each worker takes the next offset
+                    got += len((await page(offset))["items"])
+                return got
 
-        count += sum(await asyncio.gather(*(worker() for _ in range(concurrency))))
-        if out is not None:
-            out.close()
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            count += sum(await asyncio.gather(*(worker() for _ in range(concurrency))))
+            if out is not None:
+                out.close()
         pages = page_requests(store) - pages
-    return {"products": count, "seconds": seconds, "cpu": cpu, "pages": pages}
+    return {"products": count, **walk.figures, "pages": pages}
 
 
 def client_main(argv: Sequence[str]) -> int:
@@ -336,7 +378,9 @@ def client_main(argv: Sequence[str]) -> int:
     parser.add_argument("--page-size", type=int, default=250)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--profile", help="write cProfile stats of the walk here")
+    parser.add_argument("--gc", action="store_true", help="also report the collector's collections in the walk")
     args = parser.parse_args(argv)
+    Walk.count_collections = args.gc
     store = Store(urls={0.0: args.url}, credentials=json.loads(os.environ["BENCH_CREDENTIALS"]))
     walk: Coroutine[Any, Any, dict[str, Any]] | None
     with tempfile.TemporaryDirectory(prefix="storelink-bench-lines-") as tmp:

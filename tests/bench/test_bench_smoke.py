@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -75,6 +78,21 @@ def test_catalog() -> None:
     assert {f.name.split(",")[1].strip() for f in rates} == set(catalog.CONTENDERS)
     assert all(f.value > 0 for f in rates)
     assert "NOT the same" not in " ".join(section.notes), "every contender must make the same page requests"
+
+
+def test_a_walk_counts_the_collections_in_it_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with catalog.Walk() as walk:
+        gc.collect()
+    assert set(walk.figures) == {"seconds", "cpu"}
+    monkeypatch.setattr(catalog.Walk, "count_collections", True)
+    with catalog.Walk() as walk:
+        gc.collect()
+        gc.collect(0)
+    assert walk.figures["gc"]["2"]["collections"] == 1
+    assert walk.figures["gc"]["0"]["collections"] >= 1
+    assert walk._collected not in gc.callbacks  # removed once the walk is over
+    gc.collect()
+    assert walk.figures["gc"]["2"]["collections"] == 1
 
 
 def test_tokens() -> None:
